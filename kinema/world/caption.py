@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import random
 from dataclasses import dataclass, replace
+from itertools import accumulate
 
 from kinema.world import vocab
 from kinema.world.scene import Background, Camera, Event, Interaction, Motion, Obj, Scene, Shot
@@ -30,14 +31,14 @@ SIZE_WORDS = {"small": "small", "medium": "medium-sized", "large": "large"}
 _SYMMETRY = {"square": 90.0, "triangle": 120.0, "star": 72.0, "cross": 90.0}  # degrees until a shape looks the same
 _ROLLERS = ("circle", "ring")
 _DIRECTION_WORDS: dict[str, tuple[str, ...]] = {
-    "right": ("to the right", "rightward"),
-    "left": ("to the left", "leftward"),
-    "up": ("upward", "up"),
-    "down": ("downward", "down"),
-    "up-right": ("up and to the right", "toward the upper right"),
-    "up-left": ("up and to the left", "toward the upper left"),
-    "down-right": ("down and to the right", "toward the lower right"),
-    "down-left": ("down and to the left", "toward the lower left"),
+    "right": ("rightward", "to the right"),
+    "left": ("leftward", "to the left"),
+    "up": ("up", "upward"),
+    "down": ("down", "downward"),
+    "up-right": ("toward the upper right", "up and to the right"),
+    "up-left": ("toward the upper left", "up and to the left"),
+    "down-right": ("toward the lower right", "down and to the right"),
+    "down-left": ("toward the lower left", "down and to the left"),
 }
 _SPEED_WORDS = {"slow": ("slowly",), "medium": ("at a moderate pace", "at a steady pace"), "fast": ("quickly", "fast")}
 _ORDINALS = {1: "second", 2: "third", 3: "fourth", 4: "fifth"}  # by shot index
@@ -45,9 +46,13 @@ _COUNTS = {2: "two", 3: "three", 4: "four", 5: "five"}
 
 # Interchangeable wordings, picked by the scene's random stream; {fields} are filled in by `_say`.
 _PHRASES: dict[str, tuple[str, ...]] = {
+    "center": ("in the center", "at the center", "in the middle of the frame"),
+    "side": ("on the {r}", "on the {r} of the frame"),
+    "edge": ("at the {r}", "near the {r}", "at the {r} of the frame"),
+    "corner": ("in the {r}", "in the {r} corner", "at the {r}"),
     "static": ("rests", "stays still", "sits still", "does not move"),
     "bounce": ("bounces on the floor", "bounces up and down on the floor"),
-    "bounce_side": ("bounces {side} along the floor", "bounces on the floor, moving {side}"),
+    "bounce_side": ("bounces {side}", "bounces {side} along the floor", "bounces on the floor, moving {side}"),
     "fall": ("falls to the floor", "falls and lands on the floor", "falls down onto the floor"),
     "orbit": ("circles {spin}", "circles {spin} around a point", "moves in a {spin} circle"),
     "rotate": ("spins {spin}", "spins {spin} in place", "rotates {spin}"),
@@ -56,10 +61,7 @@ _PHRASES: dict[str, tuple[str, ...]] = {
     "color": ("{s} turns {c} at {t} s", "at {t} seconds {s} turns {c}", "{s} changes color to {c} at {t} s"),
     "appear": ("{s} appears at {t} s", "{s} only appears at {t} seconds", "at {t} s {s} pops into view"),
     "disappear": ("{s} vanishes at {t} s", "{s} vanishes after {t} seconds", "at {t} s {s} disappears"),
-    "collision": (
-        "{hit} at about {t} s, stops, and knocks it {way}",
-        "at about {t} s {hit}, stops, and bumps it {way}",
-    ),
+    "collision": ("{hit} at about {t} s, stops, and knocks it {way}", "at {t} s {hit}, stops, and bumps it {way}"),
     "reappear": ("comes out the other side unchanged", "reappears on the other side unchanged"),
     "solid": ("a plain {a} background", "a solid {a} backdrop", "a flat {a} background"),
     "gradient": ("a gradient from {a} to {b}", "a smooth gradient from {a} to {b}"),
@@ -70,7 +72,7 @@ _PHRASES: dict[str, tuple[str, ...]] = {
     "camera_pan": ("The camera pans {d}.", "The camera steadily pans {d}.", "Throughout, the camera pans {d}."),
     "camera_zoom": ("The camera zooms {d}.", "The camera slowly zooms {d}.", "Throughout, the camera zooms {d}."),
     "setting_first": ("The scene shows {bg}.", "The setting is {bg}.", "The scene opens on {bg}."),
-    "setting_last": ("Everything is set against {bg}.", "It all plays out on {bg}.", "Behind everything is {bg}."),
+    "setting_last": ("Behind everything is {bg}.", "Everything is set against {bg}.", "It all plays out on {bg}."),
     "setting_new": ("The background is now {bg}.", "This time the setting is {bg}."),
     "opener": ("The scene shows {a}{at} that {m}.", "A video of {a}{at} that {m}.", "In this clip, {a}{at} {m}."),
     "first": ("{A}{at} {m}.", "There is {a}{at}. It {m}.", "We see {a}{at}; it {m}."),
@@ -84,9 +86,9 @@ _PHRASES: dict[str, tuple[str, ...]] = {
     "shots": ("The video has {n} shots.", "This video is made of {n} shots.", "The clip is cut into {n} shots."),
     "first_shot": ("In the first shot, ", "The first shot opens as follows: "),
     "cut": (
+        "After a cut at {t} s, in the {nth} shot, ",
         "A hard cut at {t} s leads to the {nth} shot, where ",
         "At {t} s the video cuts to the {nth} shot, where ",
-        "After a cut at {t} s, in the {nth} shot, ",
     ),
     "duration": ("The clip lasts {t} seconds.", "The whole video is {t} seconds long.", "It is a {t}-second clip."),
     "filler": (
@@ -108,27 +110,27 @@ class Detail:
     """Which optional phrases a dense caption keeps; captions that run long drop them in the order of `LEVELS`."""
 
     background: bool = True  # colours and pattern of the background, not only its kind
-    sizes: bool = True  # size and tilt adjectives
+    adjectives: bool = True  # size, tilt and outline
     extras: bool = True  # still cameras, unchanged backgrounds, pillar placement, the total duration
     manner: bool = True  # speeds, motion timings and occlusion times
     positions: bool = True
     relative: bool = True  # "to the left of the blue square" where a grid cell is ambiguous
     grouped: bool = False  # one sentence for all the objects of a shot
+    plain: bool = False  # always the first (shortest) wording
     events: bool = True  # timed events and interactions (the last resort: dropped only when nothing else fits)
 
 
-_TERSE = Detail(background=False, sizes=False, grouped=True)
-LEVELS = (
-    Detail(),
-    Detail(background=False),
-    Detail(background=False, sizes=False),
-    _TERSE,
-    replace(_TERSE, extras=False),
-    replace(_TERSE, extras=False, relative=False),
-    replace(_TERSE, extras=False, relative=False, manner=False),
-    replace(_TERSE, extras=False, relative=False, manner=False, positions=False),
-    replace(_TERSE, extras=False, relative=False, manner=False, positions=False, events=False),
-)
+# From full detail, each level flips one more setting: drop a kind of phrase, or group or shorten sentences.
+_FLIPS = ("background", "adjectives", "grouped", "extras", "relative", "manner", "positions", "plain", "events")
+LEVELS = tuple(accumulate(_FLIPS, lambda d, name: replace(d, **{name: not getattr(d, name)}), initial=Detail()))
+
+
+class _FirstWording(random.Random):
+    """A generator whose every choice is the first of its options: the shortest wording, for captions that must
+    be short."""
+
+    def choice(self, seq):
+        return seq[0]
 
 
 def scene_rng(scene: Scene, salt: str = "") -> random.Random:
@@ -153,11 +155,13 @@ def _t(seconds: float) -> str:
     return f"{seconds:.1f}"
 
 
-def describe_object(obj: Obj, noun: str, sizes: bool = True) -> str:
+def describe_object(obj: Obj, noun: str, adjectives: bool = True) -> str:
     """A noun phrase without article: "large tilted red square"."""
-    words = [SIZE_WORDS.get(obj.size, obj.size)] if sizes else []
+    if not adjectives:
+        return f"{obj.color} {noun}"
+    words = [SIZE_WORDS.get(obj.size, obj.size)]
     period = _SYMMETRY.get(obj.shape)
-    if sizes and period is not None and min(obj.angle % period, -obj.angle % period) > 3.0:
+    if period is not None and min(obj.angle % period, -obj.angle % period) > 3.0:
         words.append("tilted")
     if obj.outline:
         words.append("outlined")
@@ -170,14 +174,9 @@ def describe_position(
     """Where the object starts ("in the upper left"), or, when its grid cell is ambiguous, where it lies relative to
     the first of `others` that is clearly apart ("to the left of the blue square"); None when neither is clear."""
     region = vocab.region_name(obj.x, obj.y, span_x, span_y)
-    if region == "center":
-        return rng.choice(("in the center", "at the center", "in the middle of the frame"))
-    if region in ("left side", "right side"):
-        return rng.choice((f"on the {region}", f"on the {region} of the frame"))
-    if region in ("top", "bottom"):
-        return rng.choice((f"at the {region}", f"near the {region}", f"at the {region} of the frame"))
     if region is not None:
-        return rng.choice((f"in the {region}", f"in the {region} corner", f"at the {region}"))
+        kind = {"center": "center", "left side": "side", "right side": "side", "top": "edge", "bottom": "edge"}
+        return _say(rng, kind.get(region, "corner"), r=region)
     for other in others:
         dx, dy = obj.x - other.x, obj.y - other.y
         if abs(dx) > NEAR:
@@ -224,7 +223,7 @@ def describe_event(event: Event, rng: random.Random, subject: str = "it") -> str
 def _knock_direction(a: Obj, b: Obj) -> str:
     """The way a collision sends `b`: along `a`'s line of motion, or else away from `a`."""
     if a.motion.kind == "linear" and a.motion.direction in _DIRECTION_WORDS:
-        return _DIRECTION_WORDS[a.motion.direction][0]
+        return _DIRECTION_WORDS[a.motion.direction][-1]
     dx, dy = b.x - a.x, b.y - a.y
     if abs(dx) >= abs(dy):
         return "to the right" if dx > 0 else "to the left"
@@ -281,34 +280,34 @@ class _Writer:
     scene: Scene
     rng: random.Random
     detail: Detail
-    nouns: dict[str, str]
+    nouns: dict[tuple[str, str], str]
 
     @property
     def span(self) -> tuple[float, float]:
         """The view's extent in world units at the start of a shot."""
         return self.scene.width / self.scene.unit, self.scene.height / self.scene.unit
 
-    def object_sentences(self, shot: Shot, k: int, opener: bool, seen: dict[str, str]) -> list[str]:
-        """Sentences on the objects of shot k, one or two each, or one for them all when `detail.grouped`; `seen`
-        maps the objects of earlier shots to the colour they last had, `opener` lets the first sentence open the
-        video."""
+    def noun(self, obj: Obj) -> str:
+        return self.nouns[obj.id, obj.shape]
+
+    def object_sentences(self, shot: Shot, opener: bool, seen: dict[str, Obj], names: dict[str, str]) -> list[str]:
+        """Sentences on a shot's objects, one or two each, or one for them all when `detail.grouped`. `seen` holds
+        the objects of earlier shots by id; `opener` lets the first sentence open the video."""
         rng, d = self.rng, self.detail
-        names = {o.id: f"{o.color} {self.nouns[o.id]}" for o in shot.objects}
         hits = [x for x in shot.interactions if x.kind == "collision"] if d.events else []
-        all_back = d.grouped and k > 0 and all(o.id in seen for o in shot.objects)
+        back = {o.id for o in shot.objects if o.id in seen and seen[o.id].shape == o.shape}
+        all_back = d.grouped and len(back) == len(shot.objects)
         out, clauses, events = [], [], []
         for i, obj in enumerate(shot.objects):
-            noun = self.nouns[obj.id]
             if all_back:
                 np_ = f"the {names[obj.id]}"
-            elif obj.id in seen:
+            elif obj.id in back:
+                was = seen[obj.id].color
                 np_ = (
-                    f"the same {obj.color} {noun}"
-                    if seen[obj.id] == obj.color
-                    else f"the same {noun} (now {obj.color})"
+                    f"the same {names[obj.id]}" if was == obj.color else f"the same {self.noun(obj)} (now {obj.color})"
                 )
             else:
-                np_ = _a(describe_object(obj, noun, d.sizes))
+                np_ = _a(describe_object(obj, self.noun(obj), d.adjectives))
             pos = None
             if d.positions:
                 others = shot.objects[:i][::-1] + shot.objects[i + 1 :] if d.relative else []  # described ones first
@@ -317,25 +316,23 @@ class _Writer:
             if any(x.b == obj.id for x in hits):
                 m = rng.choice(("rests at first", "sits still at first"))  # the collision sentence tells the rest
             else:
-                stops = any(x.a == obj.id for x in hits)
-                m = describe_motion(
-                    replace(obj.motion, stop=None) if stops else obj.motion, rng, shot.duration, d.manner
-                )
+                motion = replace(obj.motion, stop=None) if any(x.a == obj.id for x in hits) else obj.motion
+                m = describe_motion(motion, rng, shot.duration, d.manner)
             subject = f"the {names[obj.id]}" if d.grouped else "it"
             said = [_cap(describe_event(e, rng, subject)) + "." for e in obj.events] if d.events else []
             if d.grouped:
                 clauses.append(f"{np_}{at} {m}")
                 events += said
                 continue
-            role = "again" if obj.id in seen else "also" if i else "opener" if opener else "first"
-            forms = _PHRASES[role] + (_PHRASES["first"] if role == "opener" else ())
+            role = "again" if obj.id in back else "also" if i else "opener" if opener else "first"
+            forms = _PHRASES["first" if role == "opener" else role] + (_PHRASES[role] if role == "opener" else ())
             out += [rng.choice(forms).format(A=_cap(np_), a=np_, at=at, m=m), *said]
         if clauses:
             joined = "; ".join(clauses[:-1]) + "; and " + clauses[-1] if len(clauses) > 1 else clauses[0]
             out = [_cap(("the same objects return: " if all_back else "") + joined) + ".", *events]
         return out
 
-    def shot_sentences(self, k: int, seen: dict[str, str]) -> list[str]:
+    def shot_sentences(self, k: int, seen: dict[str, Obj]) -> list[str]:
         """The sentences of shot k: its objects, pillar and collisions, then (or, sometimes, first) its setting."""
         rng, d, shot = self.rng, self.detail, self.scene.shots[k]
         prev = self.scene.shots[k - 1] if k else None
@@ -349,9 +346,10 @@ class _Writer:
             setting = ["The background stays the same."] if d.extras else []
         if shot.camera.kind != "static" or (d.extras and (prev is None or prev.camera != shot.camera)):
             setting.append(describe_camera(shot.camera, rng))
-        names = {o.id: f"{o.color} {self.nouns[o.id]}" for o in shot.objects}
-        body = self.object_sentences(shot, k, len(self.scene.shots) == 1 and not setting_first, seen)
-        if shot.occluder is not None:
+        names = {o.id: f"{o.color} {self.noun(o)}" for o in shot.objects}
+        body = self.object_sentences(shot, len(self.scene.shots) == 1 and not setting_first, seen, names)
+        new_pillar = d.extras or prev is None or prev.occluder != shot.occluder
+        if shot.occluder is not None and (new_pillar or (d.events and shot.interactions)):
             column = vocab.region_name(shot.occluder.x, self.span[1] / 2, *self.span) if d.extras else None
             where = {"left side": " on the left", "center": " at the center", "right side": " on the right"}
             clauses = [f"a {vocab.OCCLUDER_COLOR[0]} pillar stands{where.get(column or '', '')}"]
@@ -367,27 +365,28 @@ class _Writer:
     def caption(self) -> str:
         rng, shots = self.rng, self.scene.shots
         multi = len(shots) > 1
-        out = [_say(rng, "shots", n=_COUNTS.get(len(shots), str(len(shots))))] if multi else []
-        seen: dict[str, str] = {}
+        count = _say(rng, "shots", n=_COUNTS.get(len(shots), str(len(shots))))
+        out = [count] if multi and not self.detail.plain else []  # the ordinals of the cuts say it too
+        seen: dict[str, Obj] = {}
         for k, start in enumerate(self.scene.shot_starts()):
             body = self.shot_sentences(k, seen)
             if multi and body:
                 lead = _say(rng, "cut", t=_t(start), nth=_ORDINALS.get(k, "next")) if k else _say(rng, "first_shot")
                 body[0] = lead + body[0][:1].lower() + body[0][1:]
             out += body
-            seen.update({o.id: o.color for o in shots[k].objects})
+            seen.update({o.id: o for o in shots[k].objects})
         if self.detail.extras:
             out.append(_say(rng, "duration", t=_t(self.scene.seconds)))
         return " ".join(out)
 
 
-def _nouns(scene: Scene, rng: random.Random) -> dict[str, str]:
+def _nouns(scene: Scene, rng: random.Random) -> dict[tuple[str, str], str]:
     """One shape word per object, kept for the whole caption so "the same ..." reads true across shots."""
-    nouns: dict[str, str] = {}
+    nouns: dict[tuple[str, str], str] = {}
     for shot in scene.shots:
         for o in shot.objects:
-            if o.id not in nouns:
-                nouns[o.id] = rng.choice(SHAPE_WORDS.get(o.shape, (o.shape,)))
+            if (o.id, o.shape) not in nouns:
+                nouns[o.id, o.shape] = rng.choice(SHAPE_WORDS.get(o.shape, (o.shape,)))
     return nouns
 
 
@@ -403,7 +402,8 @@ def dense_caption(scene: Scene) -> str:
     """A dense, recaption-style description of a scene, 30 to 150 words; busy scenes drop detail to fit."""
     nouns = _nouns(scene, scene_rng(scene, "nouns"))
     for detail in LEVELS:
-        text = _Writer(scene, scene_rng(scene), detail, nouns).caption()
+        rng = _FirstWording(0) if detail.plain else scene_rng(scene)
+        text = _Writer(scene, rng, detail, nouns).caption()
         if word_count(text) <= MAX_WORDS:
             break
     fillers = scene_rng(scene, "fill").sample(_PHRASES["filler"], len(_PHRASES["filler"]))
@@ -420,21 +420,21 @@ def short_prompt(scene: Scene) -> str:
     if not first.objects:
         return f"{describe_background(first.background, rng, detailed=False)} with nothing on it"
     main, nouns = first.objects[0], _nouns(scene, rng)
-    subject = f"{main.color} {nouns[main.id]}"
+    subject = f"{main.color} {nouns[main.id, main.shape]}"
     subject = rng.choice((subject, _a(subject), _a(f"{main.size} {subject}")))
     objs = {o.id: o for o in first.objects}
     hits = [x for x in first.interactions if x.kind == "collision" and x.a == main.id and x.b in objs]
     if hits:
         b = objs[hits[0].b or ""]
         verb = rng.choice(("rolls into" if main.shape in _ROLLERS else "slides into", "hits"))
-        action = f"{verb} {_a(b.color)} {nouns[b.id]}"
+        action = f"{verb} {_a(b.color)} {nouns[b.id, b.shape]}"
     else:
         action = describe_motion(main.motion, rng, first.duration, manner=False)
-    extras = [f" on {describe_background(first.background, rng, detailed=False)}"]
+    extras = [] if "floor" in action else [f" on {describe_background(first.background, rng, detailed=False)}"]
     if len(first.objects) > 1 and not hits:
         other = first.objects[1]
         motion = describe_motion(other.motion, rng, first.duration, manner=False)
-        extras.append(f" while {_a(other.color)} {nouns[other.id]} {motion}")
+        extras.append(f" while {_a(other.color)} {nouns[other.id, other.shape]} {motion}")
     extras += [f" and turns {e.color}" for e in main.events if e.kind == "color"][:1]
     if len(scene.shots) > 1:
         extras.append(

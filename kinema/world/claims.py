@@ -71,7 +71,9 @@ def claims(scene: Scene) -> list[Claim]:
                 {**base, "count": len(at_start), "colors": [o.color for o in at_start], "time": start},
             )
         )
-        hidden = {i.a: (start + i.time, start + (i.until or i.time)) for i in shot.interactions if i.kind == "occlusion"}
+        hidden = {
+            i.a: (start + i.time, start + (i.until or i.time)) for i in shot.interactions if i.kind == "occlusion"
+        }
         for o in shot.objects:
             t0, t1 = _visible_window(o, start, shot.duration)
             obs = {
@@ -100,7 +102,11 @@ def claims(scene: Scene) -> list[Claim]:
         out += _interaction_claims(shot, start)
         out.append(_camera_claim(shot, base))
     cut_times = [round(s, 4) for s in starts[1:]]
-    text = "one continuous shot with no cuts" if not cut_times else "hard cuts at " + ", ".join(f"{t:.1f} s" for t in cut_times)
+    text = (
+        "one continuous shot with no cuts"
+        if not cut_times
+        else "hard cuts at " + ", ".join(f"{t:.1f} s" for t in cut_times)
+    )
     out.append(Claim("cut", text, {"times": cut_times}))
     order = {c: i for i, c in enumerate(CATEGORIES)}
     return sorted(out, key=lambda c: order[c.category])
@@ -160,8 +166,14 @@ def _interaction_claims(shot, start: float) -> list[Claim]:
                 Claim(
                     "collision",
                     f"{_name(b)} starts moving only when {_name(a)} hits it, at about {i.time:.1f} s",
-                    {"a": a.color, "b": b.color, "time": start + i.time, "direction": a.motion.direction,
-                     "start": start, "end": start + shot.duration},
+                    {
+                        "a": a.color,
+                        "b": b.color,
+                        "time": start + i.time,
+                        "direction": a.motion.direction,
+                        "start": start,
+                        "end": start + shot.duration,
+                    },
                 )
             )
         elif i.kind == "occlusion":
@@ -169,8 +181,14 @@ def _interaction_claims(shot, start: float) -> list[Claim]:
                 Claim(
                     "occlusion",
                     f"{_name(a)} passes behind the pillar and comes out unchanged",
-                    {"color": a.color, "shape": a.shape, "direction": a.motion.direction, "hidden": [start + i.time, start + i.until],
-                     "start": start, "end": start + shot.duration},
+                    {
+                        "color": a.color,
+                        "shape": a.shape,
+                        "direction": a.motion.direction,
+                        "hidden": [start + i.time, start + i.until],
+                        "start": start,
+                        "end": start + shot.duration,
+                    },
                 )
             )
     for o in shot.objects:

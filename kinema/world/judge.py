@@ -210,7 +210,10 @@ def check_motion(v: _Video, d: dict):
         ang = math.degrees(math.atan2(disp[1], disp[0]))
         want = math.degrees(math.atan2(*vocab.DIRECTIONS[d["direction"]][::-1]))
         err = abs((ang - want + 180) % 360 - 180)
-        got = min(vocab.DIRECTIONS, key=lambda k: abs((ang - math.degrees(math.atan2(*vocab.DIRECTIONS[k][::-1])) + 180) % 360 - 180))
+        got = min(
+            vocab.DIRECTIONS,
+            key=lambda k: abs((ang - math.degrees(math.atan2(*vocab.DIRECTIONS[k][::-1])) + 180) % 360 - 180),
+        )
         return err < 30 and dist > 0.03, {"direction": got, "angle_error": _r(err), "moved": _r(dist)}
     idx = v.clean_frames(d)
     if len(idx) < 3:
@@ -260,7 +263,10 @@ def check_camera(v: _Video, d: dict):
     elif z < 1 / 1.2:
         got = ("zoom", "out")
     elif math.hypot(dx, dy) > 0.06:
-        got = ("pan", min(vocab.CAMERA_PANS, key=lambda k: -(vocab.DIRECTIONS[k][0] * dx + vocab.DIRECTIONS[k][1] * dy)))
+        got = (
+            "pan",
+            min(vocab.CAMERA_PANS, key=lambda k: -(vocab.DIRECTIONS[k][0] * dx + vocab.DIRECTIONS[k][1] * dy)),
+        )
     else:
         got = ("static", None)
     ok = got == (d["kind"], d["direction"])
@@ -321,8 +327,13 @@ def check_gravity(v: _Video, d: dict):
         return False, {"error": "it does not move up or down", "drop": _r(amp)}
     # Contacts: local lowest points on screen (largest y) near the floor.
     near = y > floor - max(0.15 * amp, 0.01)
-    contacts = [i for i in range(len(y)) if near[i] and (i == 0 or y[i] >= y[i - 1]) and (i == len(y) - 1 or y[i] >= y[i + 1])]
-    contacts = [c for c in contacts if c > 0]
+    tol = 0.4 / v.unit  # centroid noise
+    low = [
+        near[i] and (i == 0 or y[i] >= y[i - 1] - tol) and (i == len(y) - 1 or y[i] >= y[i + 1] - tol)
+        for i in range(len(y))
+    ]
+    # A run of low points is one contact (or a rest on the floor): keep its first frame.
+    contacts = [i for i in range(1, len(y)) if low[i] and not low[i - 1]]
     if not contacts:
         return False, {"error": "it never reaches a floor"}
     rss_ball = rss_alt = 0.0
@@ -341,8 +352,12 @@ def check_gravity(v: _Video, d: dict):
     if not accels:
         return False, {"error": "no flight long enough to fit"}
     ballistic = rss_ball < 0.5 * rss_alt and min(accels) > 0.3
-    ev = {"bounces": len(contacts), "accel": [_r(a) for a in accels], "rss_ballistic": float(f"{rss_ball:.3g}"),
-          "rss_constant_speed": float(f"{rss_alt:.3g}")}
+    ev = {
+        "bounces": len(contacts),
+        "accel": [_r(a) for a in accels],
+        "rss_ballistic": float(f"{rss_ball:.3g}"),
+        "rss_constant_speed": float(f"{rss_alt:.3g}"),
+    }
     return ballistic, ev
 
 

@@ -125,7 +125,9 @@ def track(obj: Obj, shot: Shot, t: np.ndarray) -> Track:
     return Track(x, y, r0 * scale, angle, visible, color)
 
 
-def camera_state(cam: Camera, scene: Scene, duration: float, t: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def camera_state(
+    cam: Camera, scene: Scene, duration: float, t: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Camera centre (cx, cy) in world units and zoom at shot-local times `t`."""
     span_x, span_y = scene.width / scene.unit, scene.height / scene.unit
     cx = np.full(len(t), span_x / 2)

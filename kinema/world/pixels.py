@@ -68,7 +68,9 @@ class Membership:
         """Area in pixels of a colour's main blob in every frame, (T,)."""
         i = _NAMES.index(color)
         if i not in self._mass:
-            self._mass[i] = np.array([self.mask(color, t).sum() if self._raw[t, i] >= 1 else 0.0 for t in range(self.shape[0])])
+            self._mass[i] = np.array(
+                [self.mask(color, t).sum() if self._raw[t, i] >= 1 else 0.0 for t in range(self.shape[0])]
+            )
         return self._mass[i]
 
     def all_masses(self) -> dict[str, np.ndarray]:
@@ -116,7 +118,7 @@ def shape_features(mask: np.ndarray) -> np.ndarray | None:
 def classify_shape(f: np.ndarray) -> str:
     """Name the shape of median features from shape_features."""
     spread, h3, h4, h5 = f[:4]
-    if spread > 0.26:
+    if spread > 0.26 and max(h3, h4, h5) < 0.2:
         return "ring"
     k = int(np.argmax([h3, h4, h5]))
     if max(h3, h4, h5) < 0.11:
@@ -132,7 +134,7 @@ def _gray(frames: np.ndarray) -> np.ndarray:
     return frames.astype(np.float32) @ np.array([0.299, 0.587, 0.114], dtype=np.float32)
 
 
-def phase_shift(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
+def phase_shift(a: np.ndarray, b: np.ndarray, max_shift: int = 5) -> tuple[float, float]:
     """Sub-pixel translation (dx, dy) that carries image a onto image b, by phase correlation."""
     h, w = a.shape
     win = np.outer(np.hanning(h), np.hanning(w)).astype(np.float32)
@@ -140,7 +142,12 @@ def phase_shift(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
     r = fb * np.conj(fa)
     r /= np.abs(r) + 1e-6
     c = np.fft.ifft2(r).real
-    iy, ix = np.unravel_index(np.argmax(c), c.shape)
+    # Only small shifts: a periodic background (a checkerboard) also matches itself one period away.
+    near = np.full(c.shape, -np.inf)
+    k = max_shift
+    for sy in range(-k, k + 1):
+        near[sy % h, [sx % w for sx in range(-k, k + 1)]] = c[sy % h, [sx % w for sx in range(-k, k + 1)]]
+    iy, ix = np.unravel_index(np.argmax(near), c.shape)
 
     def sub(cm, c0, cp):
         den = cm - 2 * c0 + cp
@@ -230,7 +237,7 @@ class CameraEstimate:
     def __init__(self, frames: np.ndarray):
         g = _gray(frames)
         _, chroma = hue_chroma(frames)
-        obj = chroma >= CHROMA_MIN * 0.5
+        obj = chroma >= CHROMA_MIN - 5
         near = obj.copy()
         for a in (1, -1):  # grow object masks by a pixel: their soft edges are not background
             near |= np.roll(obj, a, axis=1) | np.roll(obj, a, axis=2)
@@ -241,7 +248,9 @@ class CameraEstimate:
         self.zoom = np.ones(t)
         self.total_zoom = 1.0
         # Texture: the background's own contrast, objects left out.
-        fill = np.where(bgw > 0, g, (g * bgw).sum((1, 2), keepdims=True) / np.maximum(bgw.sum((1, 2), keepdims=True), 1))
+        fill = np.where(
+            bgw > 0, g, (g * bgw).sum((1, 2), keepdims=True) / np.maximum(bgw.sum((1, 2), keepdims=True), 1)
+        )
         self.textured = bool(t > 1 and np.median(fill.std((1, 2))) > 4.0)
         if not self.textured:
             return
@@ -253,17 +262,21 @@ class CameraEstimate:
             self.shift[i] = base + est
             if np.hypot(*est) > 3.0:  # re-anchor before the pattern's period can alias the match
                 key, base = i, self.shift[i].copy()
-        # A pan and a zoom both change the background; keep the model that explains the last frame better.
-        e_still = _masked_err(fill[0], fill[-1], bgw[0] * bgw[-1])
-        dx, dy = self.shift[-1]
-        e_pan = _masked_err(_shift(fill[0], dx, dy), fill[-1], _shift(bgw[0], dx, dy) * bgw[-1])
-        z, ratio = zoom_between(fill[0], fill[-1], bgw[0], bgw[-1])
-        if ratio * e_still < 0.6 * min(e_pan, e_still) and abs(math.log(z)) > math.log(1.08):
+        # Still, pan or zoom: keep the model that best explains each frame from the one before.
+        z, zratio = zoom_between(fill[0], fill[-1], bgw[0], bgw[-1])
+        e_still = e_pan = 0.0
+        for i in range(1, t):
+            w = bgw[i - 1] * bgw[i]
+            step = self.shift[i] - self.shift[i - 1]
+            e_still += _masked_err(fill[i - 1], fill[i], w)
+            e_pan += _masked_err(_shift(fill[i - 1], *step), fill[i], _shift(bgw[i - 1], *step) * bgw[i])
+        self.errors = {"still": e_still, "pan": e_pan, "zoom_ratio": zratio}
+        if e_pan < 0.6 * e_still:
+            return
+        self.shift[:] = 0.0  # the shift does not explain the change
+        if zratio < 0.6 and abs(math.log(z)) > math.log(1.08):
             self.total_zoom = z
             self.zoom = z ** (np.arange(t) / max(t - 1, 1))
-            self.shift[:] = 0.0
-        elif not e_pan < 0.5 * e_still:
-            self.shift[:] = 0.0  # the shift does not explain the change (objects moved, not the camera)
 
     def to_world(self, i: int, x: float, y: float) -> tuple[float, float]:
         """Screen pixel position in frame i to the first frame's pixel frame (undoing pan and zoom)."""

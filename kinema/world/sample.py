@@ -82,10 +82,8 @@ def sample_scene(
 
 
 def _draw(rng, level, width, height, secs, fps, scene_id, seed, require) -> Scene:
-    m = min(width, height)
-    span = (width / m, height / m)
     want = {require} if require else set()
-    multishot = "multishot" in want or (level == 4 and secs >= 3.0 and rng.random() < 0.5)
+    multishot = "multishot" in want or (not want and level == 4 and secs >= 3.0 and rng.random() < 0.5)
     if multishot and secs < 2.0:
         raise ValueError(f"a multi-shot scene needs at least 2 s, got {secs}")
     n_obj = {1: (1, 1), 2: (1, 2), 3: (2, 3), 4: (2, 4)}[level]
@@ -159,7 +157,9 @@ def _draw_shot(rng, level, dims, dur, idents, spare, want, first) -> Shot:
     shot = Shot(dur, background=bg, camera=camera)
     objs = [Obj(i, s, c, z, 0.0, 0.0) for i, s, c, z in idents]
     todo = list(range(len(objs)))
-    if "collision" in want or (free_draw and level >= 3 and len(objs) >= 2 and camera.kind == "static" and rng.random() < 0.3):
+    if "collision" in want or (
+        free_draw and level >= 3 and len(objs) >= 2 and camera.kind == "static" and rng.random() < 0.3
+    ):
         a, b = objs[0], objs[1]
         _place_collision(rng, span, dur, a, b, shot)
         todo = todo[2:]
@@ -173,7 +173,11 @@ def _draw_shot(rng, level, dims, dur, idents, spare, want, first) -> Shot:
         o = objs[i]
         for _ in range(30):
             o.motion = _pick_motion(rng, level, span, dur, o, shot, want if i == 0 else set())
-            if level >= 2 and o.motion.kind in ("static", "rotate", "orbit", "linear") and o.shape in vocab.ROTATABLE_SHAPES:
+            if (
+                level >= 2
+                and o.motion.kind in ("static", "rotate", "orbit", "linear")
+                and o.shape in vocab.ROTATABLE_SHAPES
+            ):
                 o.angle = float(rng.choice([0.0, 15.0, 30.0]))
             shot.objects = placed + [o]
             try:
@@ -352,7 +356,9 @@ def check(scene: Scene) -> None:
             ext = tr.radius * max(1.0, vocab.TRIANGLE_R, vocab.STAR_OUTER) * ppu
             vis = tr.visible
             pad = MARGIN * scene.unit
-            inside = (sx - ext >= pad) & (sx + ext <= span_px[0] - pad) & (sy - ext >= pad) & (sy + ext <= span_px[1] - pad)
+            inside = (
+                (sx - ext >= pad) & (sx + ext <= span_px[0] - pad) & (sy - ext >= pad) & (sy + ext <= span_px[1] - pad)
+            )
             if not np.all(inside | ~vis):
                 raise _Reject
             if shot.occluder is not None and not any(i.a == o.id for i in shot.interactions):
