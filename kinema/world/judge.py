@@ -122,7 +122,7 @@ def _min_area(v: _Video) -> float:
 def check_presence(v: _Video, d: dict):
     i = v.frame(d["time"])
     j = min(i + 1, v.t - 1)
-    masses = {c: float(min(m[i], m[j])) for c, m in v.mem.all_masses().items()}
+    masses = {c: min(v.mem.mask(c, i).sum(), v.mem.mask(c, j).sum()) for c in vocab.COLORS}
     seen = sorted(c for c, a in masses.items() if a >= _min_area(v))
     return len(seen) == d["count"], {"count": len(seen), "colors": seen}
 
@@ -229,6 +229,8 @@ def check_motion(v: _Video, d: dict):
     if kind == "orbit":
         p = v.world_track(d["color"], idx, d["shot"], d["start"], d["end"])
         p = p[~np.isnan(p[:, 0])]
+        if len(p) < 3:
+            return False, {"error": f"the {d['color']} object is not tracked"}
         c = p.mean(0)
         a = np.unwrap(np.arctan2(p[:, 1] - c[1], p[:, 0] - c[0]))
         swept = float(a[-1] - a[0])  # positive: clockwise on screen (y points down)
@@ -326,7 +328,7 @@ def check_gravity(v: _Video, d: dict):
     if amp < 0.03:
         return False, {"error": "it does not move up or down", "drop": _r(amp)}
     # Contacts: local lowest points on screen (largest y) near the floor.
-    near = y > floor - max(0.15 * amp, 0.01)
+    near = y > floor - 0.5 * amp  # a bounce between frames is sampled well above the floor
     tol = 0.4 / v.unit  # centroid noise
     low = [
         near[i] and (i == 0 or y[i] >= y[i - 1] - tol) and (i == len(y) - 1 or y[i] >= y[i + 1] - tol)

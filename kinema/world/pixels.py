@@ -28,15 +28,29 @@ _PAL_HUE, _PAL_CHROMA = hue_chroma(np.array([list(vocab.COLORS.values())], dtype
 _PAL_HUE, _PAL_CHROMA = _PAL_HUE[0], _PAL_CHROMA[0]
 
 
+def white_balance(frames: np.ndarray) -> np.ndarray:
+    """Undo a global colour cast (grey world over the near-grey majority of pixels): backgrounds stay grey."""
+    f = frames.astype(np.float32)
+    sample = f[:, ::2, ::2].reshape(-1, 3)
+    c = sample.max(1) - sample.min(1)
+    grey = sample[c < np.percentile(c, 60) + 1]
+    med = np.median(grey, 0)
+    if med.min() < 20 or not 28 < med.max() - med.min() < 70:
+        return f  # no cast beyond the greys' own tint, or too dark or too coloured to learn one from
+    return f * (med.mean() / med)
+
+
 class Membership:
     """Soft per-colour masks of a video: how much of each pixel is each named colour (0..1)."""
 
     def __init__(self, frames: np.ndarray):
-        hue, chroma = hue_chroma(frames)
+        hue, chroma = hue_chroma(white_balance(frames))
+        # A tinted background (a colour cast on beige) must not read as an object: raise the bar above its chroma.
+        self.chroma_min = max(CHROMA_MIN, float(np.percentile(chroma[:, ::2, ::2], 75)) + 12.0)
         d = np.abs((hue[..., None] - _PAL_HUE + 180) % 360 - 180)
         self.label = d.argmin(-1).astype(np.int8)  # (T, H, W)
         # Anti-aliased edges over a grey background keep the hue and scale the chroma: chroma ratio = coverage.
-        self.weight = np.where(chroma >= CHROMA_MIN, np.clip(chroma / _PAL_CHROMA[self.label], 0, 1), 0).astype(
+        self.weight = np.where(chroma >= self.chroma_min, np.clip(chroma / _PAL_CHROMA[self.label], 0, 1), 0).astype(
             np.float32
         )
         self.shape = frames.shape[:3]
