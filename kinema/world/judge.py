@@ -76,13 +76,16 @@ class _Video:
             self._cams[shot] = (int(idx[0]), CameraEstimate(self.frames[idx]))
         return self._cams[shot]
 
-    def world_track(self, color: str, idx: np.ndarray, shot: int, start: float, end: float) -> np.ndarray:
-        """Centroids of a colour over frames idx in camera-free pixel coordinates ((N, 2), NaN where absent)."""
+    def world_track(self, color: str | dict, idx: np.ndarray, shot: int, start: float, end: float) -> np.ndarray:
+        """Centroids of an object over frames idx in camera-free pixel coordinates ((N, 2), NaN where absent).
+
+        `color` is a colour name, or a claim's data whose object may change colour at `color_until`."""
         first, cam = self.camera(shot, start, end)
         out = np.full((len(idx), 2), np.nan)
         for j, i in enumerate(idx):
-            c = self.mem.centroid(color, int(i))
-            if c is not None and self.mem.mass(color)[i] > 3:
+            col = color if isinstance(color, str) else _color_at(color, i / self.fps)
+            c = self.mem.centroid(col, int(i))
+            if c is not None and self.mem.mass(col)[i] > 3:
                 out[j] = cam.to_world(int(i) - first, *c)
         return out
 
@@ -96,6 +99,11 @@ class _Video:
             times = idx / self.fps
             idx = idx[(times < a - 0.1) | (times > b + 0.1)]
         return np.array([i for i in idx if not self.mem.touches_border(d["color"], int(i))], dtype=int)
+
+
+def _color_at(d: dict, t: float) -> str:
+    """The object's colour at time t (it may turn another colour once)."""
+    return d["final_color"] if t >= d.get("color_until", np.inf) - 1e-6 else d["color"]
 
 
 def judge(frames: np.ndarray, fps: float, scene: Scene | list[Claim]) -> Report:
@@ -185,7 +193,7 @@ def _linear_window(v: _Video, d: dict) -> tuple[np.ndarray, np.ndarray]:
     if d.get("hidden"):
         a, b = d["hidden"]
         idx = idx[(idx / v.fps < a) | (idx / v.fps > b)]
-    return idx, v.world_track(d["color"], idx, d["shot"], d["start"], d["end"])
+    return idx, v.world_track(d, idx, d["shot"], d["start"], d["end"])
 
 
 def _displacement(v: _Video, d: dict):
@@ -227,7 +235,7 @@ def check_motion(v: _Video, d: dict):
         ok = ratio > 1 + 0.5 * (want - 1) if kind == "grow" else ratio < 1 - 0.5 * (1 - want)
         return ok, {"area_ratio": _r(ratio), "expected": _r(want)}
     if kind == "orbit":
-        p = v.world_track(d["color"], idx, d["shot"], d["start"], d["end"])
+        p = v.world_track(d, idx, d["shot"], d["start"], d["end"])
         p = p[~np.isnan(p[:, 0])]
         if len(p) < 3:
             return False, {"error": f"the {d['color']} object is not tracked"}

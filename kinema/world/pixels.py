@@ -73,8 +73,8 @@ class Membership:
                 rad = 2.0 * math.sqrt(strong.sum() / math.pi) + 3.0
                 yy, xx = np.ogrid[: m.shape[0], : m.shape[1]]
                 m = m * ((yy - cy) ** 2 + (xx - cx) ** 2 <= rad * rad)
-            elif self._raw[t, i] < 3:
-                m = np.zeros_like(m)
+            else:
+                m = np.zeros_like(m)  # no solid blob: only stray edge pixels of other things
             self._cache[key] = m
         return self._cache[key]
 

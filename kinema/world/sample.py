@@ -196,8 +196,9 @@ def _draw_shot(rng, level, dims, dur, idents, spare, want, first) -> Shot:
     if free and level >= 3 and (want & {"appear", "disappear"} or (free_draw and rng.random() < 0.25)):
         kind = (want & {"appear", "disappear"} or {str(rng.choice(["appear", "disappear"]))}).pop()
         o = free[-1]
-        if not o.events:
-            o.events.append(Event(kind, _event_time(rng, dur)))
+        if o.events or o.motion.kind in ("bounce", "fall"):
+            raise _Reject  # a fall seen only in part cannot be told from a slide
+        o.events.append(Event(kind, _event_time(rng, dur)))
     shot.objects = objs
     return shot
 
