@@ -173,6 +173,20 @@ def mutate(scene: Scene, category: str, rng: np.random.Generator) -> Scene | Non
     return b
 
 
+def make_pair(
+    category: str, rng: np.random.Generator, size: tuple[int, int] = (64, 64), scene_id: str = "scene", seed: int = 0
+) -> tuple[Scene, Scene]:
+    """A scene that exercises `category` and a copy of it changed in one attribute of that category."""
+    for _ in range(100):
+        req = REQUIRES[category][int(rng.integers(len(REQUIRES[category])))]
+        a = sample_scene(rng, int(rng.integers(1, 5)), *size, scene_id=scene_id, seed=seed, require=req)
+        for _ in range(10):
+            b = mutate(a, category, rng)
+            if b is not None:
+                return a, b
+    raise RuntimeError(f"no mismatch could be made for category {category}")
+
+
 def h264_roundtrip(frames: np.ndarray, fps: float) -> np.ndarray:
     """Frames after writing an MP4 with the project's writer and reading it back."""
     from ..io import read_video, write_video
@@ -193,14 +207,7 @@ def validate_judge(n: int, seed: int, progress: bool = True, size: tuple[int, in
     for ci, cat in enumerate(CATEGORIES):
         for i in range(n):
             rng = np.random.default_rng([seed, ci, i])
-            for _ in range(50):
-                req = REQUIRES[cat][int(rng.integers(len(REQUIRES[cat])))]
-                a = sample_scene(rng, int(rng.integers(1, 5)), *size, scene_id=f"{cat}-{i}", seed=seed, require=req)
-                b = mutate(a, cat, rng)
-                if b is not None:
-                    break
-            else:
-                raise RuntimeError(f"no mismatch could be made for category {cat}")
+            a, b = make_pair(cat, rng, size, scene_id=f"{cat}-{i}", seed=seed)
             items = claims(a)
             frames = render(a)
             for store, video in ((gt, frames), (gt264, h264_roundtrip(frames, a.fps))):
