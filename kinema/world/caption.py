@@ -270,7 +270,10 @@ def describe_camera(camera: Camera, rng: random.Random) -> str:
     """A sentence about the camera: "The camera pans left."."""
     if camera.kind not in ("static", "pan", "zoom"):
         raise ValueError(f"camera kind {camera.kind!r}: expected static, pan or zoom")
-    return _say(rng, f"camera_{camera.kind}", d=camera.direction or "")
+    text = _say(rng, f"camera_{camera.kind}", d=camera.direction or "")
+    if camera.zoom > 1.01:
+        text = rng.choice(("The view is framed closer. ", "This time the framing is tighter. ")) + text
+    return text
 
 
 @dataclass

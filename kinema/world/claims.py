@@ -62,7 +62,7 @@ def claims(scene: Scene) -> list[Claim]:
     first_seen: dict[str, int] = {}
     for k, (start, shot) in enumerate(zip(starts, scene.shots)):
         end = start + shot.duration
-        base = {"shot": k, "start": start, "end": end}
+        base = {"shot": k, "start": start, "end": end, "framing": shot.camera.zoom}
         at_start = [o for o in shot.objects if _visible_window(o, start, shot.duration)[0] <= start]
         out.append(
             Claim(

@@ -202,7 +202,7 @@ def _displacement(v: _Video, d: dict):
     if ok.sum() < 2:
         return None
     i, j = np.nonzero(ok)[0][[0, -1]]
-    return (p[j] - p[i]) / v.unit, (idx[j] - idx[i]) / v.fps
+    return (p[j] - p[i]) / v.unit / d.get("framing", 1.0), (idx[j] - idx[i]) / v.fps
 
 
 def check_motion(v: _Video, d: dict):

@@ -132,13 +132,13 @@ def camera_state(
     span_x, span_y = scene.width / scene.unit, scene.height / scene.unit
     cx = np.full(len(t), span_x / 2)
     cy = np.full(len(t), span_y / 2)
-    zoom = np.ones(len(t))
+    zoom = np.full(len(t), cam.zoom)
     if cam.kind == "pan":
         dx, dy = vocab.DIRECTIONS[cam.direction]
         cx, cy = cx + dx * cam.speed * t, cy + dy * cam.speed * t
     elif cam.kind == "zoom":
         f = vocab.ZOOM_FACTOR if cam.direction == "in" else 1 / vocab.ZOOM_FACTOR
-        zoom = f ** np.clip(t / max(duration, 1e-9), 0.0, 1.0)
+        zoom = cam.zoom * f ** np.clip(t / max(duration, 1e-9), 0.0, 1.0)
     elif cam.kind != "static":
         raise ValueError(f"unknown camera {cam.kind!r}")
     return cx, cy, zoom

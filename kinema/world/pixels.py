@@ -100,7 +100,7 @@ class Membership:
 
     def touches_border(self, color: str, t: int) -> bool:
         m = self.mask(color, t)
-        return bool(m[0].sum() + m[-1].sum() + m[:, 0].sum() + m[:, -1].sum() > 0.5)
+        return bool(m[0].sum() + m[-1].sum() + m[:, 0].sum() + m[:, -1].sum() > 2.0)  # more than a soft edge
 
     def half_width(self, color: str, t: int) -> float:
         cols = self.mask(color, t).sum(0)

@@ -154,6 +154,8 @@ def _draw_shot(rng, level, dims, dur, idents, spare, want, first) -> Shot:
         bg = _pick_bg(rng, span, "solid")
     else:
         bg = _pick_bg(rng, span, str(rng.choice(vocab.BACKGROUND_KINDS)))
+    if not first and rng.random() < 0.4:
+        camera.zoom = 1.25  # a later shot may frame the same objects closer
     shot = Shot(dur, background=bg, camera=camera)
     objs = [Obj(i, s, c, z, 0.0, 0.0) for i, s, c, z in idents]
     todo = list(range(len(objs)))

@@ -86,11 +86,15 @@ class Background:
 
 @dataclass
 class Camera:
-    """static | pan (`direction` left|right|up|down at `speed` units/s) | zoom (`direction` in|out)."""
+    """static | pan (`direction` left|right|up|down at `speed` units/s) | zoom (`direction` in|out).
+
+    `zoom` is the framing at the start of the shot: 1 shows the whole world view, 1.25 a closer view of its centre.
+    """
 
     kind: str = "static"
     direction: str | None = None
     speed: float = 0.0
+    zoom: float = 1.0
 
 
 @dataclass
