@@ -18,6 +18,7 @@ from rich.progress import Progress
 from rich.table import Table
 
 import kinema
+from kinema import cli_models
 from kinema.io import VideoError, atomic_write_text, evenly_spaced, read_video, write_contact_sheet_rows, write_video
 from kinema.world.scene import Scene
 from kinema.world.vocab import LEVELS
@@ -33,6 +34,9 @@ app = typer.Typer(
 )
 world = typer.Typer(help="The procedural video world: sample scenes, judge videos against them.", no_args_is_help=True)
 app.add_typer(world, name="world")
+app.add_typer(cli_models.train, name="train")
+app.add_typer(cli_models.evaluate, name="eval")
+app.add_typer(cli_models.vae_app, name="vae")
 
 out = Console()
 err = Console(stderr=True)

@@ -1,0 +1,106 @@
+"""`kinema train ...`, `kinema eval ...` and `kinema vae ...`: the model commands (flags in, library calls, prints)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+train = typer.Typer(help="Train models (resumable runs with logs, samples and curves).", no_args_is_help=True)
+evaluate = typer.Typer(help="Measure models.", no_args_is_help=True)
+vae_app = typer.Typer(help="Use the video VAE.", no_args_is_help=True)
+
+Checkpoint = Annotated[str, typer.Option("--checkpoint", help="A model folder, or 'default' (shipped).")]
+AsJson = Annotated[bool, typer.Option("--json", help="Print one JSON object instead of a table.")]
+
+
+def _fail(message: str):
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(2)
+
+
+def _check_data(data: str) -> None:
+    if data != "world" and not Path(data).is_file():
+        _fail(f"--data '{data}': expected 'world' or an existing manifest CSV")
+
+
+@train.command("vae")
+def train_vae_cmd(
+    out: Annotated[Path, typer.Option("--out", help="Run folder (checkpoint, samples, log, curves).")],
+    preset: Annotated[str, typer.Option("--preset", help="tiny (CPU, 64-px world) or base (GPU).")] = "tiny",
+    data: Annotated[str, typer.Option("--data", help="'world' or a manifest CSV of videos.")] = "world",
+    steps: Annotated[int, typer.Option("--steps", help="Total optimiser steps.")] = 2000,
+    batch: Annotated[int, typer.Option("--batch", help="Clips per step.")] = 4,
+    lr: Annotated[float, typer.Option("--lr", help="Peak learning rate.")] = 1e-3,
+    resume: Annotated[bool, typer.Option("--resume", help="Continue the run in --out from its checkpoint.")] = False,
+    seed: Annotated[int, typer.Option("--seed")] = 0,
+    every: Annotated[int, typer.Option("--every", help="Checkpoint and sample every N steps.")] = 200,
+) -> None:
+    """Train a causal video VAE; the EMA weights land in OUT/final."""
+    from kinema.models.vae import PRESETS
+    from kinema.train.vae import train_vae
+
+    if preset not in PRESETS:
+        _fail(f"--preset {preset!r}: choose one of {', '.join(PRESETS)}")
+    if steps < 1 or batch < 1 or every < 1 or not lr > 0:
+        _fail("--steps, --batch and --every must be at least 1 and --lr positive")
+    _check_data(data)
+    try:
+        run = train_vae(preset, data, out, steps=steps, batch=batch, resume=resume, lr=lr, seed=seed, every=every)
+    except (ValueError, FloatingPointError) as e:
+        _fail(str(e))
+    typer.echo(f"trained: {run / 'final'} (log {run / 'log.jsonl'}, curve {run / 'loss_curve.png'})")
+
+
+@evaluate.command("vae")
+def eval_vae_cmd(
+    checkpoint: Checkpoint = "default",
+    n: Annotated[int, typer.Option("--n", help="Clips.")] = 32,
+    seed: Annotated[int, typer.Option("--seed")] = 0,
+    data: Annotated[str, typer.Option("--data", help="'world' (held-out scenes) or a manifest CSV.")] = "world",
+    as_json: AsJson = False,
+) -> None:
+    """PSNR, SSIM, judge pass rate, compression, speed and memory of a VAE."""
+    from kinema.eval.vae import eval_vae
+
+    if n < 1:
+        _fail(f"--n {n}: must be at least 1")
+    _check_data(data)
+    try:
+        r = eval_vae(checkpoint, n=n, seed=seed, data=data, progress=not as_json)
+    except (ValueError, OSError) as e:
+        _fail(str(e))
+    if as_json:
+        typer.echo(json.dumps(r))
+        return
+    t = Table("metric", "value", title=f"VAE {checkpoint} on {data}")
+    for k, v in r.items():
+        t.add_row(k, str(v))
+    Console().print(t)
+
+
+@vae_app.command("roundtrip")
+def roundtrip_cmd(
+    video: Annotated[Path, typer.Argument(help="Any video PyAV reads (or an image).")],
+    output: Annotated[Path, typer.Option("-o", "--output", help="Where to write the reconstruction.")],
+    checkpoint: Checkpoint = "default",
+    chunk: Annotated[int, typer.Option("--chunk", help="Frames per chunk (constant memory).")] = 16,
+) -> None:
+    """Encode and decode a video to see what the VAE keeps; prints PSNR and writes a side-by-side contact sheet."""
+    from kinema.eval.metrics import psnr
+    from kinema.eval.vae import load_vae, roundtrip
+    from kinema.io import VideoError, read_video, write_contact_sheet_rows, write_video
+
+    try:
+        frames, fps = read_video(video)
+        vae = load_vae(checkpoint)
+        rec, z = roundtrip(vae, frames, chunk=chunk)
+        write_video(output, rec, fps)
+        write_contact_sheet_rows(output.with_suffix(".png"), [frames, rec])
+    except (VideoError, ValueError) as e:
+        _fail(str(e))
+    typer.echo(f"{output}: PSNR {psnr(frames, rec):.2f} dB, latent {tuple(z.shape[1:])}; sheet {output.with_suffix('.png')}")

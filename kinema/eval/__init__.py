@@ -1,0 +1,1 @@
+"""Measurements: reconstruction quality, judged semantics, speed and memory."""

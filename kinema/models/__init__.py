@@ -1,0 +1,1 @@
+"""Neural networks: the video VAE (and, later, the diffusion transformer and text encoder)."""

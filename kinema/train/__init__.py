@@ -1,0 +1,1 @@
+"""Training: data buckets, the loop pieces shared by models (EMA, checkpoints, logs, plots)."""

@@ -1,0 +1,131 @@
+"""`kinema train vae`: reconstruction + small KL, AdamW with warmup, EMA, exact resume, samples and curves."""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from ..io import write_contact_sheet_rows
+from ..models.vae import PRESETS, VideoVAE, kl_divergence
+from .common import append_log, ema_update, load_checkpoint, lr_at, plot_curves, save_checkpoint
+from .videos import make_batches, to_frames
+
+
+def vae_loss(model: VideoVAE, x: torch.Tensor, kl_weight: float) -> tuple[torch.Tensor, dict]:
+    """L1 + MSE reconstruction plus kl_weight * KL; returns the loss and its parts."""
+    recon, mean, logvar = model(x)
+    l1 = (recon - x).abs().mean()
+    mse = F.mse_loss(recon, x)
+    kl = kl_divergence(mean, logvar)
+    loss = l1 + mse + kl_weight * kl
+    psnr = 10 * math.log10(4.0 / max(mse.item(), 1e-10))  # signal range 2 ([-1, 1])
+    return loss, {"l1": l1.item(), "mse": mse.item(), "kl": kl.item(), "psnr": psnr}
+
+
+def train_vae(
+    preset: str,
+    data: str,
+    out: str | Path,
+    steps: int = 2000,
+    batch: int = 4,
+    resume: bool = False,
+    lr: float = 1e-3,
+    warmup: int = 100,
+    kl_weight: float = 1e-6,
+    ema_decay: float = 0.999,
+    seed: int = 0,
+    every: int = 200,
+    device: str | None = None,
+    progress: bool = True,
+) -> Path:
+    """Train (or resume) a VAE run in folder `out`; the EMA weights end up in out/final as a model folder."""
+    if preset not in PRESETS:
+        raise ValueError(f"unknown preset {preset!r}: choose from {', '.join(PRESETS)}")
+    run = Path(out)
+    if run.exists() and any(run.iterdir()) and not resume:
+        raise ValueError(f"run folder '{run}' is not empty: pass --resume to continue it, or choose another --out")
+    run.mkdir(parents=True, exist_ok=True)
+    dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    torch.manual_seed(seed)
+    model = VideoVAE(PRESETS[preset]).to(dev)
+    ema = copy.deepcopy(model).eval().requires_grad_(False)
+    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.01, betas=(0.9, 0.99))
+    start = 0
+    if resume and (run / "checkpoint").exists():
+        start = load_checkpoint(run, model, ema, opt)["step"]
+    (run / "config.json").write_text(json.dumps({"preset": preset, "data": data, "steps": steps, "batch": batch, "lr": lr}))
+    batches = make_batches(data, seed)
+    autocast = torch.autocast("cuda", dtype=torch.bfloat16) if dev.type == "cuda" else torch.autocast("cpu", enabled=False)
+    bar = _bar(progress, steps, start)
+    t0, frames_seen, last_good = time.perf_counter(), 0, start
+    step = start
+    for step in range(start, steps):
+        x = batches(step, batch).to(dev)
+        for g in opt.param_groups:
+            g["lr"] = lr_at(step, lr, warmup, steps)
+        with autocast:
+            loss, parts = vae_loss(model, x, kl_weight)
+        if not math.isfinite(loss.item()):
+            bar(None, "")
+            raise FloatingPointError(
+                f"loss became {loss.item()} at step {step}; stopped. The last good checkpoint (step {last_good}) "
+                f"is in {run / 'checkpoint'}"
+            )
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        gnorm = torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0).item()
+        opt.step()
+        ema_update(ema, model, ema_decay if step > warmup else 0.0)
+        frames_seen += x.shape[0] * x.shape[2]
+        fps = frames_seen / (time.perf_counter() - t0)
+        if step % 10 == 0 or step == steps - 1:
+            append_log(run, {"step": step, "loss": loss.item(), **parts, "grad_norm": gnorm, "frames_per_s": fps,
+                             "lr": opt.param_groups[0]["lr"]})
+        bar(1, f"loss {loss.item():.4f} psnr {parts['psnr']:.1f} dB {fps:.0f} frames/s")
+        done = step + 1
+        if done % every == 0 or done == steps:
+            save_checkpoint(run, model, ema, opt, done, {"preset": preset})
+            last_good = done
+            _samples(run, ema, batches, done, dev)
+    bar(None, "")
+    ema.save_pretrained(run / "final")
+    plot_curves(run, ("loss", "l1", "mse"))
+    return run
+
+
+@torch.no_grad()
+def _samples(run: Path, ema: VideoVAE, batches, step: int, dev: torch.device) -> None:
+    """run/samples/step_N.png: held-out clips (top) over their EMA reconstructions (bottom)."""
+    x = batches(10**9 + 7, 4).to(dev)
+    y = ema(x, sample=False)[0]
+    rows = [to_frames(v) for v in x] + [to_frames(v) for v in y]
+    (run / "samples").mkdir(exist_ok=True)
+    write_contact_sheet_rows(run / "samples" / f"step_{step:07d}.png", rows, frames_per_row=min(8, x.shape[2]))
+
+
+def _bar(enabled: bool, total: int, start: int):
+    if not enabled:
+        return lambda k, desc: None
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    p = Progress(TextColumn("train vae"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), TextColumn("{task.description}"))
+    p.start()
+    task = p.add_task("", total=total, completed=start)
+
+    def step(k, desc):
+        if k is None:
+            p.stop()
+        else:
+            p.update(task, advance=k, description=desc)
+
+    return step
+
+
+__all__ = ["np", "train_vae", "vae_loss"]

@@ -1,0 +1,102 @@
+"""Video batches for training: from the world stream or from a manifest of real videos, bucketed by shape.
+
+A batch is a function of (seed, step), so a resumed run sees exactly the batches it would have seen.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections import OrderedDict
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from ..io import read_video
+
+# (width, height, frames) buckets for the world, with their weights: images, short and longer clips, 3 aspect ratios.
+WORLD_BUCKETS = ((64, 64, 1, 0.15), (64, 64, 9, 0.35), (64, 64, 17, 0.25), (96, 64, 9, 0.125), (64, 96, 9, 0.125))
+
+
+def to_tensor(frames: np.ndarray) -> torch.Tensor:
+    """uint8 (T, H, W, 3) -> float (3, T, H, W) in [-1, 1]."""
+    return torch.from_numpy(frames).permute(3, 0, 1, 2).float().div(127.5).sub(1.0)
+
+
+def to_frames(x: torch.Tensor) -> np.ndarray:
+    """float (3, T, H, W) in [-1, 1] -> uint8 (T, H, W, 3)."""
+    return ((x.clamp(-1, 1) + 1) * 127.5).round().byte().permute(1, 2, 3, 0).cpu().numpy()
+
+
+class WorldBatches:
+    """Batches of world clips: a bucket (size, frames) per step, then `batch` random windows of fresh scenes."""
+
+    def __init__(self, seed: int = 0, buckets=WORLD_BUCKETS, fps: float = 12.0):
+        self.seed, self.buckets, self.fps = seed, buckets, fps
+
+    def __call__(self, step: int, batch: int) -> torch.Tensor:
+        from ..world.render import render
+        from ..world.sample import sample_scene
+
+        rng = np.random.default_rng([self.seed, step])
+        p = np.array([b[3] for b in self.buckets])
+        w, h, t, _ = self.buckets[int(rng.choice(len(self.buckets), p=p / p.sum()))]
+        clips = []
+        for i in range(batch):
+            r = np.random.default_rng([self.seed, step, i])
+            scene = sample_scene(r, int(r.integers(1, 5)), w, h, seconds=float(r.choice([2.0, 3.0, 4.0])), fps=self.fps)
+            frames = render(scene)
+            s = int(r.integers(0, max(1, len(frames) - t + 1)))
+            clips.append(to_tensor(frames[s : s + t]))
+        return torch.stack(clips)
+
+
+class ManifestBatches:
+    """Batches of random windows and crops of the videos in a manifest CSV (a `path` column, relative to the CSV)."""
+
+    def __init__(self, manifest: str | Path, seed: int = 0, crops=((128, 128, 9),), cache: int = 8):
+        self.manifest = Path(manifest)
+        if not self.manifest.is_file():
+            raise ValueError(f"manifest '{manifest}': no such file")
+        with open(self.manifest, newline="") as f:
+            rows = list(csv.DictReader(f))
+        if not rows or "path" not in rows[0]:
+            raise ValueError(f"manifest '{manifest}': needs a header with a 'path' column and at least one row")
+        self.paths = [(self.manifest.parent / r["path"]) if not Path(r["path"]).is_absolute() else Path(r["path"]) for r in rows]
+        self.seed, self.crops = seed, crops
+        self._cache: OrderedDict[Path, np.ndarray] = OrderedDict()
+        self._size = cache
+
+    def _video(self, p: Path) -> np.ndarray:
+        if p not in self._cache:
+            self._cache[p] = read_video(p)[0]
+            while len(self._cache) > self._size:
+                self._cache.popitem(last=False)
+        self._cache.move_to_end(p)
+        return self._cache[p]
+
+    def __call__(self, step: int, batch: int) -> torch.Tensor:
+        rng = np.random.default_rng([self.seed, step])
+        w, h, t = self.crops[int(rng.integers(len(self.crops)))]
+        out = []
+        for _ in range(batch):
+            v = self._video(self.paths[int(rng.integers(len(self.paths)))])
+            n = 1 + 4 * ((min(t, len(v)) - 1) // 4)
+            s = int(rng.integers(0, len(v) - n + 1))
+            x = to_tensor(v[s : s + n])
+            scale = max(h / x.shape[2], w / x.shape[3])
+            if scale > 1:  # too small for the crop: enlarge
+                x = F.interpolate(x, scale_factor=(1, scale, scale), mode="trilinear", align_corners=False)
+            y0 = int(rng.integers(0, x.shape[2] - h + 1))
+            x0 = int(rng.integers(0, x.shape[3] - w + 1))
+            x = x[:, :, y0 : y0 + h, x0 : x0 + w]
+            if n < t:
+                x = torch.cat([x, x[:, -1:].expand(-1, t - n, -1, -1)], 1)
+            out.append(x)
+        return torch.stack(out)
+
+
+def make_batches(data: str, seed: int = 0):
+    """'world' or a manifest CSV path."""
+    return WorldBatches(seed) if data == "world" else ManifestBatches(data, seed)
