@@ -37,6 +37,7 @@ app.add_typer(world, name="world")
 app.add_typer(cli_models.train, name="train")
 app.add_typer(cli_models.evaluate, name="eval")
 app.add_typer(cli_models.vae_app, name="vae")
+app.add_typer(cli_models.bench, name="bench")
 
 out = Console()
 err = Console(stderr=True)

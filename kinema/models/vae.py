@@ -56,8 +56,13 @@ PRESETS: dict[str, VAEConfig] = {
     # at the smallest size, where it is cheap.
     "tiny": VAEConfig(channels=(16, 32, 64), time_kernel=(1, 1, 3)),
     # 256-720 px real video on a GPU: stride 4 x 8 x 8, 16 channels.
-    "base": VAEConfig(latent_channels=16, channels=(96, 192, 384, 384), time_kernel=(3, 3, 3, 3),
-                      time_down=(False, True, True), blocks=2),
+    "base": VAEConfig(
+        latent_channels=16,
+        channels=(96, 192, 384, 384),
+        time_kernel=(3, 3, 3, 3),
+        time_down=(False, True, True),
+        blocks=2,
+    ),
 }
 
 
@@ -227,8 +232,10 @@ class VideoVAE(nn.Module):
         if t == 0:
             raise ValueError("video has zero frames")
         if (t - 1) % ts:
-            raise ValueError(f"{t} frames: the VAE takes 1 + {ts}k frames (e.g. {1 + ts * ((t - 1) // ts)} or "
-                             f"{1 + ts * ((t - 1) // ts + 1)}); pad_frames() pads by repeating the last frame")
+            raise ValueError(
+                f"{t} frames: the VAE takes 1 + {ts}k frames (e.g. {1 + ts * ((t - 1) // ts)} or "
+                f"{1 + ts * ((t - 1) // ts + 1)}); pad_frames() pads by repeating the last frame"
+            )
         if h % s or w % s:
             raise ValueError(f"frame size {w}x{h}: width and height must be multiples of {s}; pad_frames() pads")
         if not torch.isfinite(x).all():

@@ -51,7 +51,9 @@ def set_rng_state(state: dict) -> None:
         torch.cuda.set_rng_state_all([torch.tensor(s, dtype=torch.uint8) for s in state["cuda"]])
 
 
-def save_checkpoint(run: Path, model: nn.Module, ema: nn.Module, opt: torch.optim.Optimizer, step: int, extra: dict) -> None:
+def save_checkpoint(
+    run: Path, model: nn.Module, ema: nn.Module, opt: torch.optim.Optimizer, step: int, extra: dict
+) -> None:
     """run/checkpoint/: model, EMA, optimiser, step and RNG, written to a temp folder and renamed (never half)."""
     tmp = run / f".checkpoint-{step}.tmp"
     tmp.mkdir(parents=True, exist_ok=True)

@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 
 from ..io import write_contact_sheet_rows
-from ..models.vae import PRESETS, VideoVAE, kl_divergence
+from ..models.vae import PRESETS, VAEConfig, VideoVAE, kl_divergence
 from .common import append_log, ema_update, load_checkpoint, lr_at, plot_curves, save_checkpoint
 from .videos import make_batches, to_frames
 
@@ -44,6 +44,7 @@ def train_vae(
     every: int = 200,
     device: str | None = None,
     progress: bool = True,
+    config: VAEConfig | None = None,
 ) -> Path:
     """Train (or resume) a VAE run in folder `out`; the EMA weights end up in out/final as a model folder."""
     if preset not in PRESETS:
@@ -54,15 +55,19 @@ def train_vae(
     run.mkdir(parents=True, exist_ok=True)
     dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     torch.manual_seed(seed)
-    model = VideoVAE(PRESETS[preset]).to(dev)
+    model = VideoVAE(config or PRESETS[preset]).to(dev)
     ema = copy.deepcopy(model).eval().requires_grad_(False)
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.01, betas=(0.9, 0.99))
     start = 0
     if resume and (run / "checkpoint").exists():
         start = load_checkpoint(run, model, ema, opt)["step"]
-    (run / "config.json").write_text(json.dumps({"preset": preset, "data": data, "steps": steps, "batch": batch, "lr": lr}))
+    (run / "config.json").write_text(
+        json.dumps({"preset": preset, "data": data, "steps": steps, "batch": batch, "lr": lr})
+    )
     batches = make_batches(data, seed)
-    autocast = torch.autocast("cuda", dtype=torch.bfloat16) if dev.type == "cuda" else torch.autocast("cpu", enabled=False)
+    autocast = (
+        torch.autocast("cuda", dtype=torch.bfloat16) if dev.type == "cuda" else torch.autocast("cpu", enabled=False)
+    )
     bar = _bar(progress, steps, start)
     t0, frames_seen, last_good = time.perf_counter(), 0, start
     step = start
@@ -86,8 +91,17 @@ def train_vae(
         frames_seen += x.shape[0] * x.shape[2]
         fps = frames_seen / (time.perf_counter() - t0)
         if step % 10 == 0 or step == steps - 1:
-            append_log(run, {"step": step, "loss": loss.item(), **parts, "grad_norm": gnorm, "frames_per_s": fps,
-                             "lr": opt.param_groups[0]["lr"]})
+            append_log(
+                run,
+                {
+                    "step": step,
+                    "loss": loss.item(),
+                    **parts,
+                    "grad_norm": gnorm,
+                    "frames_per_s": fps,
+                    "lr": opt.param_groups[0]["lr"],
+                },
+            )
         bar(1, f"loss {loss.item():.4f} psnr {parts['psnr']:.1f} dB {fps:.0f} frames/s")
         done = step + 1
         if done % every == 0 or done == steps:
@@ -115,7 +129,13 @@ def _bar(enabled: bool, total: int, start: int):
         return lambda k, desc: None
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-    p = Progress(TextColumn("train vae"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), TextColumn("{task.description}"))
+    p = Progress(
+        TextColumn("train vae"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        TextColumn("{task.description}"),
+    )
     p.start()
     task = p.add_task("", total=total, completed=start)
 

@@ -63,7 +63,9 @@ class ManifestBatches:
             rows = list(csv.DictReader(f))
         if not rows or "path" not in rows[0]:
             raise ValueError(f"manifest '{manifest}': needs a header with a 'path' column and at least one row")
-        self.paths = [(self.manifest.parent / r["path"]) if not Path(r["path"]).is_absolute() else Path(r["path"]) for r in rows]
+        self.paths = [
+            (self.manifest.parent / r["path"]) if not Path(r["path"]).is_absolute() else Path(r["path"]) for r in rows
+        ]
         self.seed, self.crops = seed, crops
         self._cache: OrderedDict[Path, np.ndarray] = OrderedDict()
         self._size = cache

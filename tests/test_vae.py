@@ -1,0 +1,157 @@
+"""The causal video VAE: causality, chunked = whole, shapes, folders, bad input, and exact training resume."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from kinema.models.vae import VAEConfig, VideoVAE, pad_frames, tiled
+from kinema.train import vae as train_mod
+from kinema.train.vae import train_vae
+
+TINY = VAEConfig(latent_channels=4, channels=(8, 16, 16), time_kernel=(1, 3, 3))
+
+
+@pytest.fixture(scope="module")
+def vae():
+    torch.manual_seed(0)
+    return VideoVAE(TINY).eval()
+
+
+def clip(t=17, h=32, w=32, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return torch.rand(1, 3, t, h, w, generator=g) * 2 - 1
+
+
+@torch.no_grad()
+def test_shapes_images_and_videos(vae):
+    assert vae.encode(clip(1)).shape == (1, 4, 1, 8, 8)
+    z = vae.encode(clip(17))
+    assert z.shape == (1, 4, 5, 8, 8)
+    assert vae.decode(z).shape == (1, 3, 17, 32, 32)
+    assert vae.decode(vae.encode(clip(1))).shape == (1, 3, 1, 32, 32)
+
+
+@torch.no_grad()
+def test_encoder_is_causal(vae):
+    x = clip(17)
+    z = vae.encode(x)
+    assert torch.allclose(vae.encode(x[:, :, :1]), z[:, :, :1], atol=1e-5)
+    assert torch.allclose(vae.encode(x[:, :, :9]), z[:, :, :3], atol=1e-5)
+    y = x.clone()
+    y[:, :, 9:] = 0  # changing the future leaves the past's latents alone
+    assert torch.allclose(vae.encode(y)[:, :, :3], z[:, :, :3], atol=1e-5)
+
+
+@torch.no_grad()
+def test_decoder_is_causal(vae):
+    z = vae.encode(clip(17))
+    y = vae.decode(z)
+    assert torch.allclose(vae.decode(z[:, :, :1]), y[:, :, :1], atol=1e-5)
+    assert torch.allclose(vae.decode(z[:, :, :3]), y[:, :, :9], atol=1e-5)
+
+
+@torch.no_grad()
+@pytest.mark.parametrize("chunk", [4, 8, 12])
+def test_chunked_encode_equals_whole(vae, chunk):
+    x = clip(25)
+    assert (vae.encode(x, chunk=chunk) - vae.encode(x)).abs().max() < 1e-4
+
+
+@torch.no_grad()
+@pytest.mark.parametrize("chunk", [1, 2, 5])
+def test_chunked_decode_equals_whole(vae, chunk):
+    z = vae.encode(clip(25))
+    assert (vae.decode(z, chunk=chunk) - vae.decode(z)).abs().max() < 1e-4
+
+
+@torch.no_grad()
+def test_cache_carries_the_past(vae):
+    """Without the cache, a chunk pads with its own first frame and comes out different."""
+    x = clip(9)
+    whole = vae.encode(x)
+    alone = vae.encode_moments(x[:, :, 1:5])[0]
+    assert (alone - whole[:, :, 1:2]).abs().max() > 1e-4
+
+
+@torch.no_grad()
+def test_tiling_matches_whole_when_one_tile_covers_the_frame(vae):
+    x = clip(5, 32, 32)
+    whole = vae.encode(x)
+    t = tiled(vae.encode, x, tile=32, overlap=8, scale=1 / 4, out_channels=4)
+    assert torch.allclose(t, whole, atol=1e-5)
+    t2 = tiled(vae.encode, clip(5, 48, 64), tile=32, overlap=16, scale=1 / 4, out_channels=4)
+    assert t2.shape == (1, 4, 2, 12, 16) and torch.isfinite(t2).all()
+
+
+@pytest.mark.parametrize(
+    "x, match",
+    [
+        (torch.zeros(1, 4, 5, 32, 32), "video must be"),
+        (torch.zeros(1, 3, 0, 32, 32), "zero frames"),
+        (torch.zeros(1, 3, 6, 32, 32), "1 \\+ 4k frames"),
+        (torch.zeros(1, 3, 5, 30, 32), "multiples of 4"),
+        (torch.full((1, 3, 5, 32, 32), float("nan")), "NaN"),
+    ],
+)
+def test_bad_input_is_a_clear_error(vae, x, match):
+    with pytest.raises(ValueError, match=match):
+        vae.encode(x)
+
+
+def test_pad_frames():
+    x, orig = pad_frames(clip(6, 30, 30), 4, 4)
+    assert x.shape[2:] == (9, 32, 32) and orig == (6, 30, 30)
+    assert torch.equal(x[:, :, 8], x[:, :, 5])
+
+
+def test_folder_roundtrip_and_mismatch(vae, tmp_path):
+    vae.save_pretrained(tmp_path / "v")
+    back = VideoVAE.from_pretrained(tmp_path / "v")
+    x = clip(5)
+    with torch.no_grad():
+        assert torch.equal(back.encode(x), vae.encode(x))
+    cfg = json.loads((tmp_path / "v" / "config.json").read_text())
+    cfg["channels"] = [8, 16, 32]
+    (tmp_path / "v" / "config.json").write_text(json.dumps(cfg))
+    with pytest.raises(ValueError, match="does not match the weights"):
+        VideoVAE.from_pretrained(tmp_path / "v")
+    with pytest.raises(ValueError, match="no such folder"):
+        VideoVAE.from_pretrained(tmp_path / "missing")
+    (tmp_path / "c").mkdir()
+    (tmp_path / "c" / "config.json").write_text(json.dumps({"kind": "video-vae"}))
+    (tmp_path / "c" / "model.safetensors").write_bytes(b"garbage")
+    with pytest.raises(ValueError, match="cannot be read"):
+        VideoVAE.from_pretrained(tmp_path / "c")
+
+
+def test_training_resumes_exactly(tmp_path):
+    kw = dict(preset="tiny", data="world", batch=1, every=2, progress=False, config=TINY, warmup=2)
+    train_vae(out=tmp_path / "a", steps=4, **kw)
+    train_vae(out=tmp_path / "b", steps=2, **kw)
+    train_vae(out=tmp_path / "b", steps=4, resume=True, **kw)
+    a = VideoVAE.from_pretrained(tmp_path / "a" / "final").state_dict()
+    b = VideoVAE.from_pretrained(tmp_path / "b" / "final").state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert (tmp_path / "a" / "loss_curve.png").is_file()
+    assert len(list((tmp_path / "a" / "samples").glob("*.png"))) == 2
+    with pytest.raises(ValueError, match="not empty"):
+        train_vae(out=tmp_path / "a", steps=4, **kw)
+
+
+def test_training_stops_on_nan_and_keeps_the_last_good_checkpoint(tmp_path, monkeypatch):
+    real = train_mod.vae_loss
+    calls = {"n": 0}
+
+    def flaky(model, x, kl_weight):
+        calls["n"] += 1
+        loss, parts = real(model, x, kl_weight)
+        return (loss * float("nan"), parts) if calls["n"] == 4 else (loss, parts)
+
+    monkeypatch.setattr(train_mod, "vae_loss", flaky)
+    with pytest.raises(FloatingPointError, match="last good checkpoint \\(step 2\\)"):
+        train_vae("tiny", "world", tmp_path / "r", steps=6, batch=1, every=2, progress=False, config=TINY)
+    state = json.loads((tmp_path / "r" / "checkpoint" / "state.json").read_text())
+    assert state["step"] == 2
+    assert np.isfinite(state["step"])
