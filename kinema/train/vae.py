@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 import math
 import time
@@ -62,7 +63,9 @@ def train_vae(
     if resume and (run / "checkpoint").exists():
         start = load_checkpoint(run, model, ema, opt)["step"]
     (run / "config.json").write_text(
-        json.dumps({"preset": preset, "data": data, "steps": steps, "batch": batch, "lr": lr})
+        json.dumps(
+            {"preset": preset, "vae": dataclasses.asdict(model.config), "data": data, "steps": steps, "batch": batch}
+        )
     )
     batches = make_batches(data, seed)
     autocast = (
@@ -149,3 +152,14 @@ def _bar(enabled: bool, total: int, start: int):
 
 
 __all__ = ["np", "train_vae", "vae_loss"]
+
+
+def load_run_ema(run: str | Path) -> VideoVAE:
+    """The EMA weights of a run's latest checkpoint (while it trains, or after)."""
+    from safetensors.torch import load_file
+
+    run = Path(run)
+    cfg = json.loads((run / "config.json").read_text())["vae"]
+    model = VideoVAE(VAEConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in cfg.items()}))
+    model.load_state_dict(load_file(str(run / "checkpoint" / "ema.safetensors")))
+    return model.eval()

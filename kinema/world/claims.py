@@ -99,7 +99,7 @@ def claims(scene: Scene) -> list[Claim]:
                 out.append(Claim("size", f"{_name(o)} is {o.size}", {**obs, "time": t0}))
             out += _position_claims(o, shot.objects, span, obs, t0 <= start)
             out += _motion_claims(o, shot, obs)
-        out += _interaction_claims(shot, start)
+        out += _interaction_claims(shot, start, k)
         out.append(_camera_claim(shot, base))
     cut_times = [round(s, 4) for s in starts[1:]]
     text = (
@@ -155,7 +155,7 @@ def _motion_claims(o: Obj, shot, obs) -> list[Claim]:
     return [Claim("motion", f"{_name(o)} stays still", {**obs, "kind": "static", "window": [start, obs["end"]]})]
 
 
-def _interaction_claims(shot, start: float) -> list[Claim]:
+def _interaction_claims(shot, start: float, k: int) -> list[Claim]:
     by_id = {o.id: o for o in shot.objects}
     out = []
     for i in shot.interactions:
@@ -201,7 +201,7 @@ def _interaction_claims(shot, start: float) -> list[Claim]:
             else:
                 text = f"{_name(o)} {'appears' if e.kind == 'appear' else 'disappears'} at {e.time:.1f} s"
                 data = {"kind": e.kind, "color": o.color, "time": t, "shape": o.shape, "size": o.size}
-            out.append(Claim("event", text, {**data, "start": start, "end": start + shot.duration}))
+            out.append(Claim("event", text, {**data, "shot": k, "start": start, "end": start + shot.duration}))
     return out
 
 

@@ -76,6 +76,11 @@ class _Video:
             self._cams[shot] = (int(idx[0]), CameraEstimate(self.frames[idx]))
         return self._cams[shot]
 
+    def zoom(self, d: dict, idx: np.ndarray | int) -> np.ndarray:
+        """Camera magnification in frames idx of the claim's shot (areas scale with its square)."""
+        first, cam = self.camera(d["shot"], d["start"], d["end"])
+        return cam.zoom[np.clip(np.asarray(idx) - first, 0, len(cam.zoom) - 1)]
+
     def world_track(self, color: str | dict, idx: np.ndarray, shot: int, start: float, end: float) -> np.ndarray:
         """Centroids of an object over frames idx in camera-free pixel coordinates ((N, 2), NaN where absent).
 
@@ -137,7 +142,7 @@ def check_presence(v: _Video, d: dict):
 
 def check_color(v: _Video, d: dict):
     i = v.frame(d["time"] + 0.5 / v.fps)
-    want = expected_area_px(d["shape"], d["size"], v.unit)
+    want = expected_area_px(d["shape"], d["size"], v.unit) * float(v.zoom(d, i)) ** 2
     mass = float(v.mem.mass(d["color"])[i])
     return mass >= 0.4 * want, {"area_px": _r(mass), "expected_px": _r(want), "time": _r(i / v.fps)}
 
@@ -400,23 +405,22 @@ def check_cut(v: _Video, d: dict):
 
 def check_event(v: _Video, d: dict):
     idx = v.frames_in(d["start"], d["end"])
-    ref = expected_area_px(d["shape"], d["size"], v.unit)
+    ref = expected_area_px(d["shape"], d["size"], v.unit) * v.zoom(d, idx) ** 2  # per frame: the camera may zoom
     tol = max(1.5 / v.fps, 0.15)
-    m = v.mem.mass(d["color"])[idx]
+    seen = v.mem.mass(d["color"])[idx] > 0.4 * ref
     if d["kind"] == "color":
-        m2 = v.mem.mass(d["to"])[idx]
-        switched = np.nonzero((m2 > m) & (m2 > 0.3 * ref))[0]
-        before_ok = len(switched) and (m[: switched[0]] > 0.3 * ref).all() if len(switched) else False
-        t = float(idx[switched[0]] / v.fps) if len(switched) else None
+        m, m2 = v.mem.mass(d["color"])[idx], v.mem.mass(d["to"])[idx]
+        turned = (m2 > m) & (m2 > 0.3 * ref)
+        hits = np.nonzero(turned)[0]
+        ok_before = len(hits) > 0 and bool((m[: hits[0]] > 0.3 * ref[: hits[0]]).all())
     elif d["kind"] == "appear":
-        on = np.nonzero(m > 0.4 * ref)[0]
-        t = float(idx[on[0]] / v.fps) if len(on) else None
-        before_ok = len(on) > 0 and (m[: on[0]] < 0.4 * ref).all()
+        hits = np.nonzero(seen)[0]
+        ok_before = len(hits) > 0 and not seen[: hits[0]].any()
     else:
-        off = np.nonzero(m < 0.4 * ref)[0]
-        t = float(idx[off[0]] / v.fps) if len(off) else None
-        before_ok = len(off) > 0 and (m[off[0] :] < 0.4 * ref).all()
-    ok = t is not None and bool(before_ok) and abs(t - d["time"]) <= tol
+        hits = np.nonzero(~seen)[0]
+        ok_before = len(hits) > 0 and not seen[hits[0] :].any()
+    t = float(idx[hits[0]] / v.fps) if len(hits) else None
+    ok = t is not None and ok_before and abs(t - d["time"]) <= tol
     return ok, {"time_s": t and _r(t)}
 
 

@@ -213,7 +213,7 @@ NOISE_MSE = 6.0
 def _refine_shift(a: np.ndarray, b: np.ndarray, w: np.ndarray, start: tuple[float, float]) -> np.ndarray:
     """Polish a shift estimate by descending the masked error on finer and finer grids (unbiased sub-pixel)."""
     best = np.array(start)
-    for step in (0.5, 0.25, 0.125):
+    for step in (1.0, 0.5, 0.25, 0.125):
         cands = [best + step * np.array([i, j]) for i in (-1, 0, 1) for j in (-1, 0, 1)]
         errs = [_masked_err(_shift(a, *c), b, w) for c in cands]
         best = cands[int(np.argmin(errs))]
@@ -270,12 +270,15 @@ class CameraEstimate:
             return
         if _masked_err(fill[0], fill[-1], bgw[0] * bgw[-1]) < NOISE_MSE:
             return  # the background did not change: the camera stood still
-        key, base = 0, np.zeros(2)
+        step = np.zeros(2)
         for i in range(1, t):
-            est = _refine_shift(fill[key], fill[i], bgw[key] * bgw[i], phase_shift(fill[key], fill[i]))
-            self.shift[i] = base + est
-            if np.hypot(*est) > 3.0:  # re-anchor before the pattern's period can alias the match
-                key, base = i, self.shift[i].copy()
+            # Frame to frame: start from phase correlation and from the last step (a camera moves smoothly), polish
+            # both by error descent and keep the better. Short steps cannot alias a periodic background.
+            w = bgw[i - 1] * bgw[i]
+            cands = [_refine_shift(fill[i - 1], fill[i], w, s0) for s0 in (phase_shift(fill[i - 1], fill[i]), step)]
+            errs = [_masked_err(_shift(fill[i - 1], *c), fill[i], w) for c in cands]
+            step = cands[int(np.argmin(errs))]
+            self.shift[i] = self.shift[i - 1] + step
         # Still, pan or zoom: keep the model that best explains each frame from the one before.
         z, zratio = zoom_between(fill[0], fill[-1], bgw[0], bgw[-1])
         e_still = e_pan = 0.0
@@ -309,10 +312,14 @@ def luminance_hist(frames: np.ndarray, bins: int = 16) -> np.ndarray:
     return out / g.shape[1]
 
 
-def detect_cuts(frames: np.ndarray, threshold: float = 0.45) -> list[int]:
-    """Indices of frames that start a new shot: a jump in the luminance histogram (robust to motion)."""
+def detect_cuts(frames: np.ndarray) -> list[int]:
+    """Indices of frames that start a new shot: a spike, against the video's own typical change, in the luminance
+    histogram (robust to motion) or in the mean pixel difference (for shots whose histograms match)."""
     if len(frames) < 2:
         return []
-    hist = luminance_hist(frames)
-    d = np.abs(np.diff(hist, axis=0)).sum(1)  # 0 .. 2
-    return [i + 1 for i in range(len(d)) if d[i] > threshold]
+    d = np.abs(np.diff(luminance_hist(frames), axis=0)).sum(1)  # 0 .. 2
+    g = _gray(frames)
+    mad = np.abs(np.diff(g, axis=0)).mean((1, 2))  # 0 .. 255
+    hist_cut = d > np.maximum(0.45, 3 * np.median(d) + 0.05)
+    pixel_cut = mad > np.maximum(20.0, 4 * np.median(mad) + 4)
+    return [int(i) + 1 for i in np.nonzero(hist_cut | pixel_cut)[0]]
