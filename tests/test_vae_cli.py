@@ -1,0 +1,73 @@
+"""The VAE commands: JSON keys the issue names, and bad input as one error line with exit code 2."""
+
+import json
+
+import numpy as np
+import torch
+from typer.testing import CliRunner
+
+from kinema.cli import app
+from kinema.io import write_video
+from kinema.models.vae import VAEConfig, VideoVAE
+
+runner = CliRunner()
+TINY = VAEConfig(latent_channels=4, channels=(8, 16, 16), time_kernel=(1, 3, 3))
+
+
+def _folder(tmp_path):
+    torch.manual_seed(0)
+    VideoVAE(TINY).save_pretrained(tmp_path / "vae")
+    return tmp_path / "vae"
+
+
+def test_eval_vae_json_keys(tmp_path):
+    r = runner.invoke(app, ["eval", "vae", "--checkpoint", str(_folder(tmp_path)), "--n", "1", "--json"])
+    assert r.exit_code == 0, r.output
+    out = json.loads(r.stdout)
+    for k in (
+        "psnr",
+        "ssim",
+        "judge_pass",
+        "compression",
+        "stride",
+        "latent_channels",
+        "encode_frames_per_s",
+        "decode_frames_per_s",
+        "peak_mem_mb",
+    ):
+        assert k in out
+    assert out["stride"] == [4, 4, 4] and out["latent_channels"] == 4
+
+
+def test_roundtrip_writes_video_and_sheet(tmp_path):
+    frames = (np.random.default_rng(0).random((7, 30, 34, 3)) * 255).astype(np.uint8)
+    write_video(tmp_path / "in.mp4", frames, 12)
+    r = runner.invoke(
+        app,
+        [
+            "vae",
+            "roundtrip",
+            str(tmp_path / "in.mp4"),
+            "-o",
+            str(tmp_path / "out.mp4"),
+            "--checkpoint",
+            str(_folder(tmp_path)),
+        ],
+    )
+    assert r.exit_code == 0, r.output
+    assert (tmp_path / "out.mp4").is_file() and (tmp_path / "out.png").is_file()
+
+
+def test_bad_input_exits_2(tmp_path):
+    cases = [
+        ["eval", "vae", "--checkpoint", str(tmp_path / "missing")],
+        ["eval", "vae", "--n", "0"],
+        ["eval", "vae", "--data", str(tmp_path / "nope.csv")],
+        ["train", "vae", "--out", str(tmp_path / "r"), "--preset", "huge"],
+        ["train", "vae", "--out", str(tmp_path / "r"), "--steps", "0"],
+        ["vae", "roundtrip", str(tmp_path / "none.mp4"), "-o", str(tmp_path / "o.mp4")],
+    ]
+    for args in cases:
+        r = runner.invoke(app, args)
+        assert r.exit_code == 2, (args, r.output)
+        assert "error:" in r.stderr
