@@ -1,1 +1,1 @@
-"""Neural networks: the video VAE (and, later, the diffusion transformer and text encoder)."""
+"""Neural networks: the video VAE, the diffusion transformer (DiT) over its latents, and the text encoders."""

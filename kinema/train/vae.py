@@ -90,7 +90,7 @@ def train_vae(
         loss.backward()
         gnorm = torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0).item()
         opt.step()
-        ema_update(ema, model, ema_decay if step > warmup else 0.0)
+        ema_update(ema, model, min(ema_decay, (1 + step) / (10 + step)))  # short memory early on
         frames_seen += x.shape[0] * x.shape[2]
         fps = frames_seen / (time.perf_counter() - t0)
         if step % 10 == 0 or step == steps - 1:

@@ -163,11 +163,11 @@ def _draw_shot(rng, level, dims, dur, idents, spare, want, first) -> Shot:
         free_draw and level >= 3 and len(objs) >= 2 and camera.kind == "static" and rng.random() < 0.3
     ):
         a, b = objs[0], objs[1]
-        _place_collision(rng, span, dur, a, b, shot)
+        _retry(lambda: _place_collision(rng, span, dur, a, b, shot))
         todo = todo[2:]
     elif "occlusion" in want or (free_draw and level >= 3 and camera.kind == "static" and rng.random() < 0.3):
-        _place_occlusion(rng, span, dur, objs[0], shot)
-        todo = todo[1:]
+        _retry(lambda: _place_occlusion(rng, span, dur, objs[0], shot))
+        objs, todo = objs[:2], todo[1:2]  # the crossing and the pillar leave room for one more object at most
     # Place the other objects one at a time, each redrawn until it fits beside those already placed.
     placed = [o for i, o in enumerate(objs) if i not in todo]
     probe = Scene("probe", dims[0], dims[1], dims[2], [shot])
@@ -203,6 +203,16 @@ def _draw_shot(rng, level, dims, dur, idents, spare, want, first) -> Shot:
         o.events.append(Event(kind, _event_time(rng, dur)))
     shot.objects = objs
     return shot
+
+
+def _retry(place, tries: int = 20) -> None:
+    """Redraw an interaction's geometry until it fits (each draw is random), so it is not rare among scenes."""
+    for _ in range(tries - 1):
+        try:
+            return place()
+        except _Reject:
+            continue
+    place()
 
 
 def _event_time(rng, dur: float) -> float:
@@ -313,12 +323,14 @@ def _place_occlusion(rng, span, dur, a: Obj, shot: Shot) -> None:
     d = str(rng.choice(["left", "right"]))
     need = 2 * (ea + width / 2 + 0.03)
     room = span[0] - 2 * MARGIN - 2 * _extent(a)
-    fits = [sp for sp in vocab.SPEEDS if need <= vocab.SPEEDS[sp] * dur <= room]
+    fits = [sp for sp in vocab.SPEEDS if need <= min(room, vocab.SPEEDS[sp] * dur)]
     if not fits:
         raise _Reject
     sp = str(rng.choice(fits))
     v = vocab.SPEEDS[sp]
-    dist = v * dur
+    # The crossing may take only part of the shot: it moves for dist / v seconds from t0.
+    dist = float(rng.uniform(need, min(room, v * dur)))
+    t0 = round(float(rng.uniform(0.0, dur - dist / v)), 3)
     ext = _extent(a) + MARGIN
     lo, hi = ea + width / 2 + 0.03, dist - ea - width / 2 - 0.03
     if d == "right":  # start at px - off >= ext, end at px - off + dist <= span - ext
@@ -330,10 +342,10 @@ def _place_occlusion(rng, span, dur, a: Obj, shot: Shot) -> None:
     off = float(rng.uniform(lo, hi))
     a.x = px - off if d == "right" else px + off
     a.y = float(rng.uniform(_extent(a) + MARGIN, span[1] - _extent(a) - MARGIN))
-    a.motion = Motion("linear", direction=d, speed=sp)
+    a.motion = Motion("linear", direction=d, speed=sp, start=t0, stop=round(t0 + dist / v, 3))
     a.angle = 0.0
-    t_in = (off - ea - width / 2) / v
-    t_out = (off + ea + width / 2) / v
+    t_in = t0 + (off - ea - width / 2) / v
+    t_out = t0 + (off + ea + width / 2) / v
     if t_out > dur - 2 / 12 or t_in < 2 / 12:
         raise _Reject
     shot.occluder = Occluder(px, width)

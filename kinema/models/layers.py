@@ -1,0 +1,82 @@
+"""Transformer building blocks as small pure functions: 3D rotary embedding, modulation, RMS norm, attention.
+
+Attention tensors are (B, H, L, D): batch, heads, tokens, head size. Rotary tables are (L, D/2) angles' cos and sin
+for a (t, h, w) token grid flattened in that order, the order `patchify` gives.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from einops import rearrange
+from torch import Tensor, nn
+
+
+def rope_axis(n: int, dim: int, theta: float = 10000.0, device=None) -> Tensor:
+    """Rotation angles (n, dim/2) of positions 0..n-1 along one axis: pos * theta^(-2i/dim)."""
+    if dim % 2:
+        raise ValueError(f"rotary axis size {dim} must be even")
+    freqs = theta ** -(torch.arange(0, dim, 2, device=device, dtype=torch.float64) / dim)
+    return torch.arange(n, device=device, dtype=torch.float64)[:, None] * freqs[None]
+
+
+def rope_3d(
+    t: int, h: int, w: int, dims: tuple[int, int, int], theta: float = 10000.0, device=None
+) -> tuple[Tensor, Tensor]:
+    """cos and sin (t*h*w, sum(dims)/2) for a t x h x w grid: the head splits into a time, a row and a column part
+    (dims), each rotated by its own position. Built for the grid at hand, so sizes never seen in training work."""
+    at, ah, aw = (rope_axis(n, d, theta, device) for n, d in zip((t, h, w), dims))
+    angles = torch.cat(
+        [
+            at[:, None, None].expand(t, h, w, -1),
+            ah[None, :, None].expand(t, h, w, -1),
+            aw[None, None, :].expand(t, h, w, -1),
+        ],
+        dim=-1,
+    )  # (t, h, w, D/2)
+    angles = rearrange(angles, "t h w d -> (t h w) d").float()
+    return angles.cos(), angles.sin()
+
+
+def apply_rope(x: Tensor, cos: Tensor, sin: Tensor) -> Tensor:
+    """Rotate each pair (x[2i], x[2i+1]) of x (B, H, L, D) by the angle whose cos, sin (L, D/2) are given."""
+    xf = rearrange(x.float(), "... (d r) -> ... d r", r=2)
+    x0, x1 = xf[..., 0], xf[..., 1]  # (B, H, L, D/2)
+    out = torch.stack([x0 * cos - x1 * sin, x0 * sin + x1 * cos], dim=-1)
+    return rearrange(out, "... d r -> ... (d r)").type_as(x)
+
+
+def modulate(x: Tensor, shift: Tensor, scale: Tensor) -> Tensor:
+    """adaLN: x * (1 + scale) + shift, broadcast (per token or per frame)."""
+    return x * (1 + scale) + shift
+
+
+def timestep_embedding(t: Tensor, dim: int, max_period: float = 10000.0, time_factor: float = 1000.0) -> Tensor:
+    """Sinusoidal embedding (..., dim) of times t (...) in [0, 1], scaled by `time_factor` first (as flux does)."""
+    half = dim // 2
+    freqs = torch.exp(-math.log(max_period) * torch.arange(half, device=t.device, dtype=torch.float32) / half)
+    args = time_factor * t.float()[..., None] * freqs  # (..., dim/2)
+    emb = torch.cat([torch.cos(args), torch.sin(args)], dim=-1)
+    return F.pad(emb, (0, dim % 2))
+
+
+class RMSNorm(nn.Module):
+    """x / rms(x) * gain over the last axis, computed in float32."""
+
+    def __init__(self, dim: int, eps: float = 1e-6):
+        super().__init__()
+        self.eps = eps
+        self.scale = nn.Parameter(torch.ones(dim))
+
+    def forward(self, x: Tensor) -> Tensor:
+        xf = x.float()
+        return (xf * torch.rsqrt(xf.pow(2).mean(-1, keepdim=True) + self.eps) * self.scale.float()).type_as(x)
+
+
+def attention(q: Tensor, k: Tensor, v: Tensor, mask: Tensor | None = None) -> Tensor:
+    """Scaled dot-product attention of q (B, H, L, D) over k, v (B, H, S, D); mask (bool, True = attend)
+    broadcasts to (B, H, L, S). Returns (B, L, H*D)."""
+    out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+    return rearrange(out, "B H L D -> B L (H D)")
