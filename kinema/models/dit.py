@@ -10,14 +10,13 @@ velocity noise - x0.
 from __future__ import annotations
 
 import dataclasses
-import os
 from dataclasses import dataclass
 
 import torch
 from einops import rearrange
 from torch import Tensor, nn
 
-from .folder import load_state_strict, read_folder, save_folder
+from .folder import FolderModel
 from .layers import RMSNorm, apply_rope, attention, modulate, rope_3d, timestep_embedding
 
 
@@ -192,8 +191,10 @@ class FinalLayer(nn.Module):
         return self.linear(modulate(self.norm(x), shift, scale))
 
 
-class DiT(nn.Module):
+class DiT(FolderModel, nn.Module):
     """Velocity v(x_t, t, prompt) for latents x_t (B, C, T, H, W) with a timestep per latent frame."""
+
+    kind, config_class = "dit", DiTConfig
 
     def __init__(self, config: DiTConfig):
         super().__init__()
@@ -266,20 +267,6 @@ class DiT(nn.Module):
         attended) for the attention scores and values."""
         n = sum(p.numel() for p in self.parameters())
         return 6 * n + 12 * self.config.depth * self.config.hidden * (seq_len + text_len)
-
-    def save_pretrained(self, path: str | os.PathLike) -> None:
-        save_folder(path, self.config, self.state_dict(), kind="dit")
-
-    @classmethod
-    def from_pretrained(cls, path: str | os.PathLike) -> DiT:
-        cfg, state = read_folder(path, kind="dit")
-        try:
-            config = DiTConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in cfg.items()})
-        except TypeError as e:
-            raise ValueError(f"checkpoint '{path}': config.json is not a DiT config ({e})") from e
-        model = cls(config)
-        load_state_strict(model, state, str(path))
-        return model.eval()
 
 
 def param_count(config: DiTConfig) -> int:

@@ -67,3 +67,28 @@ def load_state_strict(model: torch.nn.Module, state: dict[str, torch.Tensor], wh
             parts.append(f"{len(shapes)} shapes differ (e.g. {shapes[0]})")
         raise ValueError(f"checkpoint '{where}': config.json does not match the weights: " + "; ".join(parts))
     model.load_state_dict(state)
+
+
+def config_from_dict(config_class: type, cfg: dict[str, Any], where: str) -> Any:
+    """A config dataclass from JSON (lists back to tuples); a foreign config is a clear ValueError."""
+    try:
+        return config_class(**{k: tuple(v) if isinstance(v, list) else v for k, v in cfg.items()})
+    except TypeError as e:
+        raise ValueError(f"checkpoint '{where}': config.json is not a {config_class.__name__} ({e})") from e
+
+
+class FolderModel:
+    """save_pretrained / from_pretrained for a module built from `config_class` and stored as `kind`."""
+
+    kind: str
+    config_class: type
+
+    def save_pretrained(self, path: str | os.PathLike) -> None:
+        save_folder(path, self.config, self.state_dict(), kind=self.kind)
+
+    @classmethod
+    def from_pretrained(cls, path: str | os.PathLike):
+        cfg, state = read_folder(path, kind=cls.kind)
+        model = cls(config_from_dict(cls.config_class, cfg, str(path)))
+        load_state_strict(model, state, str(path))
+        return model.eval()

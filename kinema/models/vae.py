@@ -8,7 +8,6 @@ the future. Normalisation is per pixel (RMS over channels), so chunked and whole
 from __future__ import annotations
 
 import math
-import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
@@ -17,7 +16,7 @@ import torch.nn.functional as F
 from einops import rearrange
 from torch import Tensor, nn
 
-from .folder import load_state_strict, read_folder, save_folder
+from .folder import FolderModel
 
 
 @dataclass(frozen=True)
@@ -210,8 +209,10 @@ class Decoder(nn.Module):
         return rearrange(self.conv_out(F.silu(self.norm(h)), cache), "b (c p q) t h w -> b c t (h p) (w q)", p=p, q=p)
 
 
-class VideoVAE(nn.Module):
+class VideoVAE(FolderModel, nn.Module):
     """Encoder + decoder with a diagonal Gaussian posterior. Frames are (B, 3, T, H, W) in [-1, 1]."""
+
+    kind, config_class = "video-vae", VAEConfig
 
     def __init__(self, config: VAEConfig):
         super().__init__()
@@ -286,21 +287,6 @@ class VideoVAE(nn.Module):
         mean, logvar = self.encode_moments(x)
         z = mean + torch.randn_like(mean) * torch.exp(0.5 * logvar) if sample else mean
         return self.decoder(z), mean, logvar
-
-    # -- folders --------------------------------------------------------------------------------------------------
-    def save_pretrained(self, path: str | os.PathLike) -> None:
-        save_folder(path, self.config, self.state_dict(), kind="video-vae")
-
-    @classmethod
-    def from_pretrained(cls, path: str | os.PathLike) -> VideoVAE:
-        cfg, state = read_folder(path, kind="video-vae")
-        try:
-            config = VAEConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in cfg.items()})
-        except TypeError as e:
-            raise ValueError(f"checkpoint '{path}': config.json is not a VAE config ({e})") from e
-        model = cls(config)
-        load_state_strict(model, state, str(path))
-        return model.eval()
 
 
 def kl_divergence(mean: Tensor, logvar: Tensor) -> Tensor:

@@ -14,6 +14,7 @@ import torch
 import torch.nn.functional as F
 
 from ..io import write_contact_sheet_rows
+from ..models.folder import config_from_dict
 from ..models.vae import PRESETS, VAEConfig, VideoVAE, kl_divergence
 from .common import append_log, ema_update, load_checkpoint, lr_at, plot_curves, save_checkpoint
 from .videos import make_batches, to_frames
@@ -160,6 +161,6 @@ def load_run_ema(run: str | Path) -> VideoVAE:
 
     run = Path(run)
     cfg = json.loads((run / "config.json").read_text())["vae"]
-    model = VideoVAE(VAEConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in cfg.items()}))
+    model = VideoVAE(config_from_dict(VAEConfig, cfg, str(run)))
     model.load_state_dict(load_file(str(run / "checkpoint" / "ema.safetensors")))
     return model.eval()
