@@ -22,6 +22,7 @@ DEFAULT_SECONDS = {1: 2.0, 2: 2.0, 3: 3.0, 4: 4.0}
 FEATURES = ("collision", "occlusion", "camera", "multishot", "bounce", "fall", "color_event", "appear", "disappear")
 MARGIN = 0.02  # world units kept between objects and the frame's edge
 ROUND_SHAPES = ("circle", "square", "ring")  # shapes that collide cleanly side by side
+SEEN_MOVING = 0.25  # seconds an occluded object is seen moving on each side of the pillar
 
 
 class _Reject(Exception):
@@ -321,18 +322,19 @@ def _place_occlusion(rng, span, dur, a: Obj, shot: Shot) -> None:
     width = 2 * ea + 0.06
     px = float(span[0] / 2 + rng.uniform(-0.1, 0.1) * span[0])
     d = str(rng.choice(["left", "right"]))
-    need = 2 * (ea + width / 2 + 0.03)
+    # Seen moving for at least SEEN_MOVING seconds before it goes behind and after it comes out.
+    clear = {sp: ea + width / 2 + max(0.03, SEEN_MOVING * v) for sp, v in vocab.SPEEDS.items()}
     room = span[0] - 2 * MARGIN - 2 * _extent(a)
-    fits = [sp for sp in vocab.SPEEDS if need <= min(room, vocab.SPEEDS[sp] * dur)]
+    fits = [sp for sp in vocab.SPEEDS if 2 * clear[sp] <= min(room, vocab.SPEEDS[sp] * dur)]
     if not fits:
         raise _Reject
     sp = str(rng.choice(fits))
     v = vocab.SPEEDS[sp]
     # The crossing may take only part of the shot: it moves for dist / v seconds from t0.
-    dist = float(rng.uniform(need, min(room, v * dur)))
+    dist = float(rng.uniform(2 * clear[sp], min(room, v * dur)))
     t0 = round(float(rng.uniform(0.0, dur - dist / v)), 3)
     ext = _extent(a) + MARGIN
-    lo, hi = ea + width / 2 + 0.03, dist - ea - width / 2 - 0.03
+    lo, hi = clear[sp], dist - clear[sp]
     if d == "right":  # start at px - off >= ext, end at px - off + dist <= span - ext
         lo, hi = max(lo, px + dist - span[0] + ext), min(hi, px - ext)
     else:
