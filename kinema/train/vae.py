@@ -9,7 +9,6 @@ import math
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -150,9 +149,6 @@ def _bar(enabled: bool, total: int, start: int):
             p.update(task, advance=k, description=desc)
 
     return step
-
-
-__all__ = ["np", "train_vae", "vae_loss"]
 
 
 def load_run_ema(run: str | Path) -> VideoVAE:

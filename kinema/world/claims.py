@@ -6,7 +6,6 @@ seconds, named directions), never pixel positions or renderer state.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -222,6 +221,3 @@ def expected_radius_px(size: str, unit: float) -> float:
 
 def expected_area_px(shape: str, size: str, unit: float) -> float:
     return vocab.SHAPE_AREA[shape] * expected_radius_px(size, unit) ** 2
-
-
-__all__ = ["CATEGORIES", "Claim", "claims", "expected_area_px", "math"]
