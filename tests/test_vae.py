@@ -155,3 +155,16 @@ def test_training_stops_on_nan_and_keeps_the_last_good_checkpoint(tmp_path, monk
     state = json.loads((tmp_path / "r" / "checkpoint" / "state.json").read_text())
     assert state["step"] == 2
     assert np.isfinite(state["step"])
+
+
+@torch.no_grad()
+def test_tiny_preset_is_causal_and_chunkable():
+    from kinema.models.vae import PRESETS
+
+    torch.manual_seed(0)
+    m = VideoVAE(PRESETS["tiny"]).eval()
+    x = clip(17, 32, 32)
+    z = m.encode(x)
+    assert (m.encode(x, chunk=8) - z).abs().max() < 1e-4
+    assert torch.allclose(m.encode(x[:, :, :1]), z[:, :, :1], atol=1e-5)
+    assert (m.decode(z, chunk=2) - m.decode(z)).abs().max() < 1e-4

@@ -30,11 +30,14 @@ class VAEConfig:
     time_down: tuple[bool, ...] = (True, True)
     blocks: int = 1
     patch: int = 1  # pixels folded into channels before the first convolution (and unfolded after the last)
+    norm: str = "rms"  # "rms" (per-pixel RMS over channels, as Wan) or "none" (narrow nets learn colour faster)
     scale: float = 1.0  # latents are (z - shift) * scale for the diffusion model
     shift: float = 0.0
 
     def __post_init__(self):
         n = len(self.channels)
+        if self.norm not in ("rms", "none"):
+            raise ValueError(f"VAEConfig: norm {self.norm!r} must be 'rms' or 'none'")
         if len(self.time_kernel) != n or len(self.time_down) != n - 1:
             raise ValueError(
                 f"VAEConfig: {n} levels need {n} time kernels and {n - 1} time_down flags, "
@@ -53,7 +56,9 @@ class VAEConfig:
 PRESETS: dict[str, VAEConfig] = {
     # 64-px world clips on a CPU: stride 4 x 4 x 4, 6 channels (compression 28.6 on 25 frames); time is mixed only
     # at the smallest size, where it is cheap.
-    "tiny": VAEConfig(channels=(16, 32, 64), time_kernel=(1, 1, 3)),
+    # Per-pixel RMS norm over only 16 channels wipes the magnitude cue the net needs for colour: a 2-image overfit
+    # test stays at the mean colour with it and learns the colours without it.
+    "tiny": VAEConfig(channels=(16, 32, 64), time_kernel=(1, 1, 3), norm="none"),
     # 256-720 px real video on a GPU: stride 4 x 8 x 8, 16 channels.
     "base": VAEConfig(
         latent_channels=16,
@@ -83,6 +88,10 @@ class RMSNorm(nn.Module):
         return x * torch.rsqrt(x.pow(2).mean(1, keepdim=True) + 1e-6) * self.gain
 
 
+def make_norm(norm: str, c: int) -> nn.Module:
+    return RMSNorm(c) if norm == "rms" else nn.Identity()
+
+
 class CausalConv3d(nn.Module):
     """A 3D convolution that looks only at the past: kt - 1 frames of history, the first frame repeated at the
     start. With a `Cache`, the history comes from the previous chunk instead."""
@@ -107,10 +116,10 @@ class CausalConv3d(nn.Module):
 
 
 class ResBlock(nn.Module):
-    def __init__(self, cin: int, cout: int, kt: int):
+    def __init__(self, cin: int, cout: int, kt: int, norm: str = "rms"):
         super().__init__()
-        self.n1, self.c1 = RMSNorm(cin), CausalConv3d(cin, cout, kt)
-        self.n2, self.c2 = RMSNorm(cout), CausalConv3d(cout, cout, kt)
+        self.n1, self.c1 = make_norm(norm, cin), CausalConv3d(cin, cout, kt)
+        self.n2, self.c2 = make_norm(norm, cout), CausalConv3d(cout, cout, kt)
         self.skip = nn.Conv3d(cin, cout, 1) if cin != cout else nn.Identity()
 
     def forward(self, x: Tensor, cache: Cache | None) -> Tensor:
@@ -161,11 +170,11 @@ class Encoder(nn.Module):
         self.conv_in = CausalConv3d(cfg.in_channels * cfg.patch**2, ch[0], cfg.time_kernel[0])
         self.levels = nn.ModuleList()
         for i, c in enumerate(ch):
-            blocks = nn.ModuleList([ResBlock(c, c, cfg.time_kernel[i]) for _ in range(cfg.blocks)])
+            blocks = nn.ModuleList([ResBlock(c, c, cfg.time_kernel[i], cfg.norm) for _ in range(cfg.blocks)])
             down = Down(c, ch[i + 1], cfg.time_down[i]) if i + 1 < len(ch) else None
             self.levels.append(nn.ModuleDict({"blocks": blocks, **({"down": down} if down else {})}))
-        self.mid = ResBlock(ch[-1], ch[-1], cfg.time_kernel[-1])
-        self.norm = RMSNorm(ch[-1])
+        self.mid = ResBlock(ch[-1], ch[-1], cfg.time_kernel[-1], cfg.norm)
+        self.norm = make_norm(cfg.norm, ch[-1])
         self.conv_out = CausalConv3d(ch[-1], 2 * cfg.latent_channels, cfg.time_kernel[-1])
 
     def forward(self, x: Tensor, cache: Cache | None = None) -> Tensor:
@@ -188,13 +197,13 @@ class Decoder(nn.Module):
         tk = cfg.time_kernel[::-1]
         td = cfg.time_down[::-1]
         self.conv_in = CausalConv3d(cfg.latent_channels, ch[0], tk[0])
-        self.mid = ResBlock(ch[0], ch[0], tk[0])
+        self.mid = ResBlock(ch[0], ch[0], tk[0], cfg.norm)
         self.levels = nn.ModuleList()
         for i, c in enumerate(ch):
-            blocks = nn.ModuleList([ResBlock(c, c, tk[i]) for _ in range(cfg.blocks + 1)])
+            blocks = nn.ModuleList([ResBlock(c, c, tk[i], cfg.norm) for _ in range(cfg.blocks + 1)])
             up = Up(c, ch[i + 1], td[i]) if i + 1 < len(ch) else None
             self.levels.append(nn.ModuleDict({"blocks": blocks, **({"up": up} if up else {})}))
-        self.norm = RMSNorm(ch[-1])
+        self.norm = make_norm(cfg.norm, ch[-1])
         self.patch = cfg.patch
         self.conv_out = CausalConv3d(ch[-1], cfg.in_channels * cfg.patch**2, tk[-1])
 
