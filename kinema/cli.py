@@ -219,14 +219,7 @@ def bench(as_json: AsJson = False) -> None:
     """Time the world's renderer."""
     from kinema.world.bench import bench as run_bench
 
-    result = run_bench()
-    if as_json:
-        typer.echo(json.dumps(result))
-        return
-    table = Table("measure", "value", title="world bench")
-    for key, value in result.items():
-        table.add_row(key, _fmt(value))
-    out.print(table)
+    cli_models.report(run_bench(), as_json, "world bench")
 
 
 @world.command()

@@ -23,6 +23,17 @@ def _fail(message: str):
     raise typer.Exit(2)
 
 
+def report(result: dict, as_json: bool, title: str) -> None:
+    """One JSON object on stdout, or a two-column table for people."""
+    if as_json:
+        typer.echo(json.dumps(result))
+        return
+    table = Table("measure", "value", title=title)
+    for key, value in result.items():
+        table.add_row(key, str(value))
+    Console().print(table)
+
+
 def _check_data(data: str) -> None:
     if data != "world" and not Path(data).is_file():
         _fail(f"--data '{data}': expected 'world' or an existing manifest CSV")
@@ -74,13 +85,7 @@ def eval_vae_cmd(
         r = eval_vae(checkpoint, n=n, seed=seed, data=data, progress=not as_json)
     except (ValueError, OSError) as e:
         _fail(str(e))
-    if as_json:
-        typer.echo(json.dumps(r))
-        return
-    t = Table("metric", "value", title=f"VAE {checkpoint} on {data}")
-    for k, v in r.items():
-        t.add_row(k, str(v))
-    Console().print(t)
+    report(r, as_json, f"VAE {checkpoint} on {data}")
 
 
 @vae_app.command("roundtrip")
@@ -124,10 +129,4 @@ def bench_vae_cmd(
         r = {**bench_vae.speed(preset, threads=threads), **bench_vae.memory(preset)}
     except ImportError as e:
         _fail(f"the VAE benchmark needs diffusers: pip install -e '.[bench]' ({e})")
-    if as_json:
-        typer.echo(json.dumps(r))
-        return
-    t = Table("figure", "value", title="VAE benchmark")
-    for k, v in r.items():
-        t.add_row(k, str(v))
-    Console().print(t)
+    report(r, as_json, "VAE benchmark")
