@@ -10,7 +10,7 @@ import json
 import math
 import re
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -62,56 +62,51 @@ def parse_size(text: str) -> tuple[int, int]:
     return width, height
 
 
-def _fail(message: str) -> NoReturn:
-    typer.echo(f"error: {message}", err=True)
-    raise typer.Exit(2)
-
-
 def _world_args(n: int, seed: int, level: int | None, size: str, seconds: float | None, fps: float) -> dict[str, Any]:
     """Check the flags shared by `sample` and `dataset`; return them as keyword arguments of the world's sampler."""
     if n < 1:
-        _fail(f"--n {n}: must be at least 1")
+        cli_models.fail(f"--n {n}: must be at least 1")
     if seed < 0:
-        _fail(f"--seed {seed}: must be 0 or more")
+        cli_models.fail(f"--seed {seed}: must be 0 or more")
     if level is not None and level not in LEVELS:
-        _fail(f"--level {level}: unknown level; choose one of {', '.join(map(str, LEVELS))}")
+        cli_models.fail(f"--level {level}: unknown level; choose one of {', '.join(map(str, LEVELS))}")
     try:
         width, height = parse_size(size)
     except ValueError as e:
-        _fail(str(e))
+        cli_models.fail(str(e))
     if seconds is not None and not (math.isfinite(seconds) and seconds > 0):
-        _fail(f"--seconds {seconds:g}: must be a positive number of seconds")
+        cli_models.fail(f"--seconds {seconds:g}: must be a positive number of seconds")
     if not (math.isfinite(fps) and fps > 0):
-        _fail(f"--fps {fps:g}: must be a positive number")
+        cli_models.fail(f"--fps {fps:g}: must be a positive number")
     args = dict(seed=seed, level=level, width=width, height=height, seconds=seconds, fps=fps)
     from kinema.world.sample import sample_scenes
 
     try:  # the sampler checks the rest (e.g. its minimum size) when it draws the first scene
         next(sample_scenes(1, **args))
     except ValueError as e:
-        _fail(str(e))
+        cli_models.fail(str(e))
     return args
 
 
 def _check_out_dir(path: Path) -> None:
     if path.exists() and not path.is_dir():
-        _fail(f"--out '{path}': exists and is not a folder")
+        cli_models.fail(f"--out '{path}': exists and is not a folder")
 
 
 def _load_scene(path: Path) -> Scene:
     if not path.is_file():
-        _fail(f"scene file '{path}': no such file")
+        cli_models.fail(f"scene file '{path}': no such file")
     try:
         return Scene.from_json(path.read_text(encoding="utf-8"))
     except (ValueError, TypeError, KeyError, AttributeError) as e:
-        _fail(f"scene file '{path}': not a valid scene JSON ({e})")
+        cli_models.fail(f"scene file '{path}': not a valid scene JSON ({e})")
 
 
 def _load_video(path: Path) -> tuple[Any, float]:
     try:
         return read_video(path)
     except VideoError as e:
-        _fail(str(e))
+        cli_models.fail(str(e))
 
 
 def _version(value: bool) -> None:
@@ -197,9 +192,9 @@ def judge(
 def validate_judge(n: N = 50, seed: Seed = 0, as_json: AsJson = False) -> None:
     """Measure the judge: how often it passes true videos and catches mismatched ones, per category."""
     if n < 1:
-        _fail(f"--n {n}: must be at least 1")
+        cli_models.fail(f"--n {n}: must be at least 1")
     if seed < 0:
-        _fail(f"--seed {seed}: must be 0 or more")
+        cli_models.fail(f"--seed {seed}: must be 0 or more")
     from kinema.world.validate import validate_judge as run_validation
 
     result = run_validation(n, seed, progress=not as_json)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, NoReturn
 
 import typer
 from rich.console import Console
@@ -18,7 +18,8 @@ Checkpoint = Annotated[str, typer.Option("--checkpoint", help="A model folder, o
 AsJson = Annotated[bool, typer.Option("--json", help="Print one JSON object instead of a table.")]
 
 
-def _fail(message: str):
+def fail(message: str) -> NoReturn:
+    """Bad input: one `error: ...` line on stderr, exit status 2."""
     typer.echo(f"error: {message}", err=True)
     raise typer.Exit(2)
 
@@ -36,7 +37,7 @@ def report(result: dict, as_json: bool, title: str) -> None:
 
 def _check_data(data: str) -> None:
     if data != "world" and not Path(data).is_file():
-        _fail(f"--data '{data}': expected 'world' or an existing manifest CSV")
+        fail(f"--data '{data}': expected 'world' or an existing manifest CSV")
 
 
 @train.command("vae")
@@ -56,14 +57,14 @@ def train_vae_cmd(
     from kinema.train.vae import train_vae
 
     if preset not in PRESETS:
-        _fail(f"--preset {preset!r}: choose one of {', '.join(PRESETS)}")
+        fail(f"--preset {preset!r}: choose one of {', '.join(PRESETS)}")
     if steps < 1 or batch < 1 or every < 1 or not lr > 0:
-        _fail("--steps, --batch and --every must be at least 1 and --lr positive")
+        fail("--steps, --batch and --every must be at least 1 and --lr positive")
     _check_data(data)
     try:
         run = train_vae(preset, data, out, steps=steps, batch=batch, resume=resume, lr=lr, seed=seed, every=every)
     except (ValueError, FloatingPointError) as e:
-        _fail(str(e))
+        fail(str(e))
     typer.echo(f"trained: {run / 'final'} (log {run / 'log.jsonl'}, curve {run / 'loss_curve.png'})")
 
 
@@ -79,12 +80,12 @@ def eval_vae_cmd(
     from kinema.eval.vae import eval_vae
 
     if n < 1:
-        _fail(f"--n {n}: must be at least 1")
+        fail(f"--n {n}: must be at least 1")
     _check_data(data)
     try:
         r = eval_vae(checkpoint, n=n, seed=seed, data=data, progress=not as_json)
     except (ValueError, OSError) as e:
-        _fail(str(e))
+        fail(str(e))
     report(r, as_json, f"VAE {checkpoint} on {data}")
 
 
@@ -107,7 +108,7 @@ def roundtrip_cmd(
         write_video(output, rec, fps)
         write_contact_sheet_rows(output.with_suffix(".png"), [frames, rec])
     except (VideoError, ValueError) as e:
-        _fail(str(e))
+        fail(str(e))
     typer.echo(
         f"{output}: PSNR {psnr(frames, rec):.2f} dB, latent {tuple(z.shape[1:])}; sheet {output.with_suffix('.png')}"
     )
@@ -128,5 +129,5 @@ def bench_vae_cmd(
     try:
         r = {**bench_vae.speed(preset, threads=threads), **bench_vae.memory(preset)}
     except ImportError as e:
-        _fail(f"the VAE benchmark needs diffusers: pip install -e '.[bench]' ({e})")
+        fail(f"the VAE benchmark needs diffusers: pip install -e '.[bench]' ({e})")
     report(r, as_json, "VAE benchmark")
