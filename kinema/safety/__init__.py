@@ -1,0 +1,1 @@
+"""Safety and provenance (work in progress)."""
