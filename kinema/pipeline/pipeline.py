@@ -1,0 +1,493 @@
+"""One pipeline for every task: text, image and video conditions become clean latent frames at t = 0, the DiT fills
+in the rest, window by window for long videos, and the VAE decodes in chunks.
+
+Conditions live on a canvas of pixel frames (frame index -> image). The VAE turns frame 0 alone into latent 0 and
+each later group of 4 frames (4j-3 .. 4j) into latent j, so a latent is pinned when the canvas holds all its frames;
+a lone image at a later time fills the group it falls in. Windows of `window` latent frames overlap by `context`:
+each starts from the end of the one before (or, when only the end is given, runs backwards from it).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from .. import flow
+from ..models.dit import DiT, DiTConfig
+from ..models.text import HFTextEncoder, MiniLMEncoder, RandomTextEncoder, TextEncoder
+from ..models.vae import VAEConfig, VideoVAE
+from ..train.videos import to_frames, to_tensor
+from . import sampler as solver
+from .config import PipelineConfig, parse_size
+from .script import Script, timeline_text
+from .upsample import Upsampler, WorldUpsampler
+from .video import Video, fit, resample
+
+MODES = ("extend-forward", "extend-backward", "edit")
+DEFAULT_MODEL = Path(__file__).resolve().parent.parent / "assets"
+
+
+@dataclass
+class Job:
+    """A checked request in pixel frames: what to say when, how long, and what is given."""
+
+    width: int
+    height: int
+    fps: float
+    frames: int  # output frames
+    canvas: dict[int, np.ndarray] = field(default_factory=dict)  # given frames by index
+    init: np.ndarray | None = None  # edit: the source frames
+    strength: float = 1.0
+    loop: bool = False
+    task: str = "text_to_video"
+    script: Script | None = None
+
+
+class Progress:
+    """Counts model evaluations; reports the fraction done to a callback and, optionally, a rich progress bar."""
+
+    def __init__(self, total: int, on_progress: Callable[[float], None] | None, bar: bool):
+        self.total, self.done, self.on_progress = max(total, 1), 0, on_progress
+        self.bar = None
+        if bar:
+            from rich.progress import Progress as Bar
+
+            self.bar = Bar(transient=True)
+            self.bar.start()
+            self.task = self.bar.add_task("generating", total=self.total)
+
+    def step(self, n: int = 1) -> None:
+        self.done += n
+        if self.bar is not None:
+            self.bar.update(self.task, completed=self.done)
+        if self.on_progress is not None:
+            self.on_progress(min(1.0, self.done / self.total))
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.stop()
+
+
+def latent_frames(frames: int) -> int:
+    """Latent frames for `frames` pixel frames (padded up to 1 + 4k)."""
+    return 1 + math.ceil((frames - 1) / 4)
+
+
+def group(j: int) -> range:
+    """The pixel frames latent j stands for."""
+    return range(0, 1) if j == 0 else range(4 * j - 3, 4 * j + 1)
+
+
+def plan_windows(length: int, pinned: list[bool], window: int, context: int) -> list[tuple[int, int]]:
+    """(start, end) latent ranges that cover `length` frames, overlapping by `context`; backwards (from the end)
+    when the end is given and the start is not (extend backward). Windows with nothing to generate are left out."""
+    if length <= window:
+        spans = [(0, length)]
+    else:
+        starts = list(range(0, length - window, window - context)) + [length - window]
+        spans = [(s, s + window) for s in dict.fromkeys(starts)]
+        if pinned[-1] and not pinned[0]:
+            spans = [(length - e, length - s) for s, e in spans]
+    return [(s, e) for s, e in spans if not all(pinned[s:e])]
+
+
+class Pipeline:
+    """Text encoder + DiT + VAE: `pipe(prompt, ...)` returns a Video."""
+
+    def __init__(self, vae: VideoVAE, dit: DiT, text_encoder: TextEncoder, config: PipelineConfig, upsampler=None):
+        if text_encoder.dim != dit.config.text_dim:
+            raise ValueError(f"text encoder gives {text_encoder.dim}-wide states, the DiT takes {dit.config.text_dim}")
+        if vae.config.latent_channels != dit.config.latent_channels:
+            raise ValueError(
+                f"VAE latents have {vae.config.latent_channels} channels, the DiT takes {dit.config.latent_channels}"
+            )
+        step = vae.config.spatial_stride * dit.config.patch[1], vae.config.spatial_stride * dit.config.patch[2]
+        for s in config.sizes:
+            w, h = parse_size(s)
+            if w % step[1] or h % step[0]:
+                raise ValueError(f"size {s}: width and height must be multiples of {step[1]} and {step[0]}")
+        if vae.config.temporal_stride != 4 or dit.config.patch[0] != 1:
+            raise ValueError("the pipeline needs a VAE with temporal stride 4 and a DiT with temporal patch 1")
+        self.vae, self.dit, self.text_encoder, self.config = vae.eval(), dit.eval(), text_encoder, config
+        self.upsampler: Upsampler = upsampler or WorldUpsampler()
+        self.device = next(dit.parameters()).device
+
+    # -- folders ----------------------------------------------------------------------------------------------------
+    @classmethod
+    def from_pretrained(cls, path: str | os.PathLike, device=None, upsampler=None) -> Pipeline:
+        """Load a model folder (pipeline.json, vae/, dit/)."""
+        folder = Path(path)
+        if not folder.is_dir():
+            raise ValueError(f"model '{folder}': no such folder")
+        config = PipelineConfig.load(folder)
+        vae = VideoVAE.from_pretrained(folder / "vae").to(device)
+        dit = DiT.from_pretrained(folder / "dit").to(device)
+        return cls(vae, dit, text_encoder(config.text_encoder, dit.config.text_dim, folder, device), config, upsampler)
+
+    @classmethod
+    def random(cls, config: PipelineConfig, vae: VAEConfig, dit: DiTConfig, seed: int = 0) -> Pipeline:
+        """Untrained weights (for tests and speed measurements); the DiT's zero-initialised layers are moved off
+        zero so that its output depends on every input."""
+        torch.manual_seed(seed)
+        model = DiT(dit)
+        with torch.no_grad():
+            for p in model.parameters():
+                p.add_(0.02 * torch.randn_like(p))
+        return cls(VideoVAE(vae), model, text_encoder(config.text_encoder, dit.text_dim, Path(".")), config)
+
+    def save_pretrained(self, path: str | os.PathLike) -> None:
+        self.vae.save_pretrained(Path(path) / "vae")
+        self.dit.save_pretrained(Path(path) / "dit")
+        self.config.save(path)
+
+    # -- the call ---------------------------------------------------------------------------------------------------
+    def __call__(
+        self,
+        prompt: str = "",
+        *,
+        seconds: float | None = None,
+        num_frames: int | None = None,
+        size: str | None = None,
+        fps: float | None = None,
+        seed: int = 0,
+        num_steps: int | None = None,
+        guidance: float | None = None,
+        sampler: str | None = None,
+        image: np.ndarray | None = None,
+        video: tuple[np.ndarray, float] | None = None,
+        mode: str | None = None,
+        strength: float = 0.6,
+        keyframes: list[tuple[float, np.ndarray | tuple[np.ndarray, float]]] | None = None,
+        connect: tuple[tuple[np.ndarray, float], tuple[np.ndarray, float]] | None = None,
+        loop: bool = False,
+        shots: list[tuple[str, float]] | None = None,
+        timeline: list[tuple[float, str]] | None = None,
+        upsample: bool | None = None,
+        progress: bool = False,
+        on_progress: Callable[[float], None] | None = None,
+    ) -> Video:
+        """Generate a video. Images are uint8 (H, W, 3); videos are (frames (T, H, W, 3), fps).
+
+        - text-to-video: `prompt` (and `seconds`); text-to-image: `num_frames=1`;
+        - image-to-video: `image` becomes the first frame;
+        - `video` with `mode` "extend-forward" / "extend-backward" (add `seconds` after / before it) or "edit"
+          (re-make it with the prompt, noised to `strength` in (0, 1]);
+        - `keyframes`: (time in s, image or clip) pinned in a `seconds`-long video;
+        - `connect`: (A, B): A, then a `seconds`-long transition, then B;
+        - `loop`: the last frame flows into the first;
+        - `shots`: (prompt, seconds) with hard cuts (`prompt` then describes what all shots share);
+        - `timeline`: (time in s, what happens) added to the prompt ("at 2 s the ball turns blue").
+        `on_progress(fraction)` is called as the work advances.
+        """
+        t_start = time.perf_counter()
+        cfg = self.config
+        steps = cfg.num_steps if num_steps is None else num_steps
+        g = cfg.guidance if guidance is None else guidance
+        method = cfg.sampler if sampler is None else sampler
+        if steps < 1:
+            raise ValueError(f"num_steps {steps}: must be at least 1")
+        if not (math.isfinite(g) and g >= 0):
+            raise ValueError(f"guidance {g}: must be a number >= 0")
+        if method not in ("euler", "heun"):
+            raise ValueError(f"sampler {method!r}: choose euler or heun")
+        # SAFETY HOOK (prompt): the Guard's prompt moderation (kinema.safety) checks `prompt` and `shots` here,
+        # before anything is generated. The lead wires it.
+        job = self.job(prompt, seconds, num_frames, size, fps, image, video, mode, strength, keyframes, connect)
+        job.loop = loop
+        if loop and job.task not in ("text_to_video", "image_to_video"):
+            raise ValueError("loop works with a prompt alone or with --image, not with a video, keyframes or connect")
+        if loop and job.frames < 9:
+            raise ValueError(f"a loop needs at least 9 frames, got {job.frames}; make it longer")
+        upsample = cfg.upsample if upsample is None else upsample
+        job.script = self.script(prompt, shots, timeline, job, upsample)
+        latents = self.run(job, seed, steps, g, method, progress, on_progress)
+        frames = self.decode(latents, job.height, job.width)
+        frames = frames[: len(frames) if job.loop else job.frames]
+        # SAFETY HOOK (frames): the Guard's frame check, watermark and C2PA signing (kinema.safety) take `frames`
+        # here, on the only way out of the pipeline. The lead wires it.
+        info = {
+            "task": job.task,
+            "prompts": [s.prompt for s in job.script.shots],
+            "seed": seed,
+            "num_steps": steps,
+            "guidance": g,
+            "sampler": method,
+            "size": f"{job.width}x{job.height}",
+            "seconds_taken": round(time.perf_counter() - t_start, 3),
+        }
+        return Video(frames, job.fps, info)
+
+    generate = __call__
+
+    # -- checking a request -----------------------------------------------------------------------------------------
+    def job(self, prompt, seconds, num_frames, size, fps, image, video, mode, strength, keyframes, connect) -> Job:
+        cfg = self.config
+        size = size or cfg.sizes[0]
+        if size.replace(" ", "").lower() not in cfg.sizes:
+            raise ValueError(f"size {size} is not supported by this model; choose one of {', '.join(cfg.sizes)}")
+        width, height = parse_size(size)
+        fps = cfg.fps[0] if fps is None else float(fps)
+        if not any(abs(fps - f) < 1e-6 for f in cfg.fps):
+            raise ValueError(f"fps {fps:g} is not supported by this model; choose one of {_list(cfg.fps)}")
+        if mode is not None and mode not in MODES:
+            raise ValueError(f"mode '{mode}': choose one of {', '.join(MODES)}")
+        if mode is not None and video is None:
+            raise ValueError(f"mode '{mode}' needs a video to work on")
+        if video is not None and mode is None:
+            raise ValueError(f"a video is given: say what to do with it ({', '.join(MODES)})")
+        given = [n for n, v in (("video", video), ("keyframes", keyframes), ("connect", connect)) if v]
+        if len(given) > 1:
+            raise ValueError(f"give one of video, keyframes and connect, not {' and '.join(given)}")
+        if image is not None and (video is not None or connect):
+            raise ValueError("an image starts a new video: it cannot be combined with a video or connect")
+        if seconds is not None and not (math.isfinite(seconds) and seconds > 0):
+            raise ValueError(f"seconds {seconds:g}: must be more than 0")
+        if num_frames is not None and num_frames < 1:
+            raise ValueError(f"num_frames {num_frames}: must be at least 1")
+
+        def frames_of(s: float) -> int:
+            return max(1, round(s * fps))
+
+        def clip(v, what: str) -> np.ndarray:
+            if not (isinstance(v, tuple) and len(v) == 2):
+                raise ValueError(f"{what}: expected (frames, fps)")
+            return fit(resample(_frames(v[0], what), float(v[1]), fps), width, height)
+
+        new = num_frames if num_frames is not None else frames_of(seconds if seconds is not None else cfg.seconds)
+        canvas: dict[int, np.ndarray] = {}
+        init, task = None, "text_to_video"
+        if image is not None:
+            canvas[0] = fit(_frames(image, "image"), width, height)[0]
+            task = "image_to_video"
+        if mode == "edit":
+            init = clip(video, "video")
+            total, task = len(init), "edit"
+        elif mode is not None:
+            src = clip(video, "video")
+            total = len(src) + new
+            at = 0 if mode == "extend-forward" else new
+            canvas.update({at + i: f for i, f in enumerate(src)})
+            task = mode.replace("-", "_")
+        elif connect:
+            a, b = clip(connect[0], "video A"), clip(connect[1], "video B")
+            total, task = len(a) + new + len(b), "connect"
+            canvas.update({i: f for i, f in enumerate(a)})
+            canvas.update({len(a) + new + i: f for i, f in enumerate(b)})
+        elif keyframes:
+            total, task = new, "keyframes"
+            for t, item in sorted(keyframes, key=lambda k: k[0]):
+                if not (math.isfinite(t) and 0 <= t <= total / fps):
+                    raise ValueError(f"keyframe at {t:g} s: must lie within the video (0 to {total / fps:g} s)")
+                at = min(round(t * fps), total - 1)
+                if isinstance(item, tuple):
+                    fr = clip(item, f"keyframe at {t:g} s")
+                    canvas.update({at + i: f for i, f in enumerate(fr) if at + i < total})
+                else:  # a still stands for the moment around it: the 4 frames of its latent frame
+                    still = fit(_frames(item, f"keyframe at {t:g} s"), width, height)[0]
+                    j = math.ceil(at / 4)
+                    canvas.update({i: still for i in group(j) if i < 4 * latent_frames(total) - 3})
+        else:
+            total = new
+        if total / fps > cfg.max_seconds + 1e-6:
+            raise ValueError(f"{total / fps:.1f} s in all is beyond this model's limit of {cfg.max_seconds:g} s")
+        if init is not None and not 0 < strength <= 1:
+            raise ValueError(f"strength {strength:g}: must be in (0, 1]")
+        return Job(width, height, fps, total, canvas, init, strength if init is not None else 1.0, task=task)
+
+    def script(self, prompt: str, shots, timeline, job: Job, upsample: bool) -> Script:
+        """The prompt(s) laid out in time, upsampled into the caption style if asked."""
+        seconds = job.frames / job.fps
+        if shots:
+            if job.task not in ("text_to_video", "image_to_video"):
+                raise ValueError("shots make a new video: they cannot be combined with a video, keyframes or connect")
+            parts = [(f"{prompt.strip().rstrip('.')}. {p}" if prompt.strip() else p, s) for p, s in shots]
+        else:
+            parts = [(prompt, seconds)]
+        for p, _ in parts:
+            if not p.strip():
+                raise ValueError("empty prompt: describe what the video should show")
+        if upsample:
+            parts = [(self.upsampler(p, s), s) for p, s in parts]
+        if timeline:
+            starts = np.cumsum([0.0] + [s for _, s in parts])
+            events: list[list[tuple[float, str]]] = [[] for _ in parts]
+            for t, what in timeline:
+                if not 0 <= t <= starts[-1]:
+                    raise ValueError(f"timeline event at {t:g} s: must lie within the video (0 to {starts[-1]:g} s)")
+                k = min(int(np.searchsorted(starts, t, side="right")) - 1, len(parts) - 1)
+                events[k].append((t - starts[k], what))
+            parts = [(timeline_text(p, ev), s) for (p, s), ev in zip(parts, events)]
+        script = Script(parts)
+        if shots and abs(script.seconds * job.fps - job.frames) > 0.5:
+            total = max(1, round(script.seconds * job.fps))
+            if script.seconds > self.config.max_seconds + 1e-6:
+                limit = self.config.max_seconds
+                raise ValueError(f"{script.seconds:.1f} s of shots is beyond this model's limit of {limit:g} s")
+            job.frames = total
+        return script
+
+    # -- generation in latent space ---------------------------------------------------------------------------------
+    def scale(self, z: Tensor) -> Tensor:
+        return (z - self.vae.config.shift) * self.vae.config.scale
+
+    def unscale(self, z: Tensor) -> Tensor:
+        return z / self.vae.config.scale + self.vae.config.shift
+
+    @torch.no_grad()
+    def encode_canvas(self, canvas: dict[int, np.ndarray], length: int) -> dict[int, Tensor]:
+        """Latents (C, h, w) for each latent frame whose pixel frames the canvas holds, encoded run by run: a run
+        from frame 0 as a clip, a later run after one priming frame (the frame before it, or its own first)."""
+        pinned = [all(i in canvas for i in group(j)) for j in range(length)]
+        out: dict[int, Tensor] = {}
+        j = 0
+        while j < length:
+            if not pinned[j]:
+                j += 1
+                continue
+            k = j
+            while k + 1 < length and pinned[k + 1]:
+                k += 1
+            if j == 0:
+                frames, skip = [canvas[i] for i in range(0, 4 * k + 1)], 0
+            else:
+                first = 4 * j - 3
+                frames = [canvas.get(first - 1, canvas[first])] + [canvas[i] for i in range(first, 4 * k + 1)]
+                skip = 1
+            x = to_tensor(np.stack(frames))[None].to(self.device)
+            z = self.scale(self.vae.encode(x, chunk=16))[0, :, skip:]
+            out.update({j + i: z[:, i] for i in range(k - j + 1)})
+            j = k + 1
+        return out
+
+    def encode_text(self, prompts: list[str]) -> tuple[Tensor, Tensor]:
+        states, mask = self.text_encoder.encode(prompts)
+        return states.to(self.device), mask.to(self.device)
+
+    def windows(self, job: Job) -> list[list[tuple[int, int]]]:
+        """The windows each stage runs (a loop runs a second stage over its end)."""
+        length = latent_frames(job.frames)
+        pinned = [all(i in job.canvas for i in group(j)) for j in range(length)]
+        stages = [plan_windows(length, pinned, self.config.window, self.config.context)]
+        if job.loop:
+            tail, head = self.loop_sizes(length)
+            stages.append(
+                plan_windows(
+                    length + head,
+                    [j < length - tail or j >= length for j in range(length + head)],
+                    self.config.window,
+                    self.config.context,
+                )
+            )
+        return stages
+
+    def loop_sizes(self, length: int) -> tuple[int, int]:
+        """(latent frames regenerated at the end, latent frames of the start copied after them) for a loop."""
+        head = min(2, length - 2)
+        tail = max(1, min(length // 3, self.config.window - self.config.context - head))
+        return tail, head
+
+    def times(self, job: Job, a: int, b: int, steps: int) -> Tensor:
+        """The sampling times of window [a, b): shifted for its token count, from the job's strength."""
+        cfg, s, (_, ph, pw) = self.config, self.vae.config.spatial_stride, self.dit.config.patch
+        tokens = (b - a) * (job.height // s // ph) * (job.width // s // pw)
+        shift = flow.token_shift(tokens, cfg.base_tokens, cfg.max_tokens, cfg.base_shift, cfg.max_shift)
+        return solver.schedule(steps, shift, job.strength)
+
+    @torch.no_grad()
+    def run(self, job: Job, seed: int, steps: int, guidance: float, method: str, bar: bool, on_progress) -> Tensor:
+        """Latents (C, L, h, w) for the job."""
+        stages = self.windows(job)
+        total = sum(solver.evaluations(len(self.times(job, a, b, steps)) - 1, method) for st in stages for a, b in st)
+        tracker = Progress(total, on_progress, bar)
+        gen = torch.Generator().manual_seed(seed)
+        solve = dict(gen=gen, steps=steps, guidance=guidance, method=method, tracker=tracker)
+        try:
+            length = latent_frames(job.frames)
+            pins = self.encode_canvas(job.canvas, length)
+            init = None
+            if job.init is not None:
+                src = np.concatenate([job.init, job.init[-1:].repeat(4 * (length - 1) + 1 - len(job.init), 0)])
+                init = self.scale(self.vae.encode(to_tensor(src)[None].to(self.device), chunk=16))[0]
+            z = self.fill(job, length, pins, init, stages[0], **solve)
+            if job.loop:  # regenerate the end so that it runs into a copy of the start placed after it
+                tail, head = self.loop_sizes(length)
+                start = self.decode(z[:, : head + 1], job.height, job.width)[: 4 * head]
+                canvas = {4 * length - 3 + i: f for i, f in enumerate(start)}
+                pins = {j: z[:, j] for j in range(length - tail)} | self.encode_canvas(canvas, length + head)
+                z = self.fill(job, length + head, pins, None, stages[1], **solve)[:, :length]
+        finally:
+            tracker.close()
+        return z
+
+    def fill(self, job, length, pins, init, windows, gen, steps, guidance, method, tracker) -> Tensor:
+        """Generate the latent frames that `pins` does not give, window by window; an edit starts from `init`
+        noised to the job's strength."""
+        c, s = self.dit.config.latent_channels, self.vae.config.spatial_stride
+        noise = torch.randn(1, c, length, job.height // s, job.width // s, generator=gen)[0].to(self.device)
+        z = torch.zeros_like(noise)
+        done = torch.zeros(length, dtype=torch.bool, device=self.device)
+        for j, v in pins.items():
+            z[:, j], done[j] = v, True
+        null = self.encode_text([""])
+        for a, b in windows:
+            known = done[a:b].clone()
+            start = noise[:, a:b] if init is None else flow.path(init[:, a:b], noise[:, a:b], job.strength)
+            x = torch.where(known[None, :, None, None], z[:, a:b], start)[None]
+            t0, t1 = max(0, 4 * a - 3) / job.fps, (4 * (b - 1) + 1) / job.fps
+            text, mask = solver.batch_text(self.encode_text([job.script.window(t0, t1)]), null)
+            velocity = solver.guided(self.dit, text, mask, guidance)
+            z[:, a:b] = solver.solve(velocity, x, self.times(job, a, b, steps), known[None], method, tracker.step)[0]
+            done[a:b] = True
+        return z
+
+    @torch.no_grad()
+    def decode(self, z: Tensor, height: int, width: int) -> np.ndarray:
+        """uint8 frames (T, H, W, 3) from latents (C, L, h, w), a few latent frames at a time."""
+        parts = [to_frames(x[0]) for x in self.vae.decode_chunks(self.unscale(z)[None], self.config.decode_chunk)]
+        return np.concatenate(parts)[:, :height, :width]
+
+
+def _frames(a, what: str) -> np.ndarray:
+    """uint8 frames (T, H, W, 3) from an image (H, W, 3) or frames; a clear error otherwise."""
+    arr = np.asarray(a)
+    if arr.ndim == 3:
+        arr = arr[None]
+    if arr.ndim != 4 or arr.shape[-1] != 3 or min(arr.shape) < 1 or arr.dtype != np.uint8:
+        raise ValueError(f"{what}: expected uint8 frames (H, W, 3) or (T, H, W, 3), got {arr.dtype} {arr.shape}")
+    return arr
+
+
+def _list(values) -> str:
+    return ", ".join(f"{v:g}" for v in values)
+
+
+def text_encoder(name: str, dim: int, folder: Path, device=None) -> TextEncoder:
+    """The encoder pipeline.json names: "minilm", "random" (tests), or a folder (relative to the model folder)."""
+    if name == "minilm":
+        return MiniLMEncoder(device=device)
+    if name == "random":
+        return RandomTextEncoder(dim=dim)
+    return HFTextEncoder(folder / name, device=device)
+
+
+def load_default(device=None, upsampler=None) -> Pipeline:
+    """The model shipped in kinema/assets (pipeline.json, vae/, dit/)."""
+    missing = [
+        p
+        for p in ("pipeline.json", "vae/model.safetensors", "dit/model.safetensors")
+        if not (DEFAULT_MODEL / p).is_file()
+    ]
+    if missing:
+        raise ValueError(
+            f"the default model is not bundled yet ({', '.join(missing)} missing in {DEFAULT_MODEL}); "
+            "pass a model folder (pipeline.json, vae/, dit/) instead"
+        )
+    return Pipeline.from_pretrained(DEFAULT_MODEL, device, upsampler)
