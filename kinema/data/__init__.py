@@ -1,0 +1,1 @@
+"""The real-video data pipeline: scan, split into scenes, score, filter, caption, cache latents (`kinema data ...`)."""
