@@ -18,7 +18,7 @@ from rich.progress import Progress
 from rich.table import Table
 
 import kinema
-from kinema import cli_data, cli_models
+from kinema import cli_data, cli_models, cli_serve
 from kinema.io import VideoError, atomic_write_text, evenly_spaced, read_video, write_contact_sheet_rows, write_video
 from kinema.world.scene import Scene
 from kinema.world.vocab import LEVELS
@@ -39,6 +39,7 @@ app.add_typer(cli_models.evaluate, name="eval")
 app.add_typer(cli_models.vae_app, name="vae")
 app.add_typer(cli_models.bench, name="bench")
 app.add_typer(cli_data.data_app, name="data")
+app.command("serve")(cli_serve.serve)
 
 out = Console()
 err = Console(stderr=True)
