@@ -8,7 +8,8 @@ a clip: anything with `.frames` (T, H, W, 3), `.fps` and `.save(path)`. It repor
   from the prompt and seed, in `steps` progress steps of `step_delay` seconds each, so tests see real queueing,
   progress and restarts in milliseconds. Image-to-video fades from the image into the scene; extend appends a new
   scene to the source; edit blends a new scene into the source (its structure stays).
-- `PipelineGenerator`: an adapter to `kinema.pipeline` (the real model), used when that package is installed.
+- `PipelineGenerator`: an adapter to `kinema.pipeline` (the real model): text-to-video, image-to-video, extend
+  (mode extend-forward) and edit, at the model's native size closest to the one asked for.
 
 `moderate(prompt)` is the moderation hook: it returns a reason when a prompt is blocked (the job then fails with the
 error code `moderation_blocked`); a generator may also raise `ModerationBlocked` for frames it will not return.
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import math
 import time
 import zlib
 from collections.abc import Callable
@@ -166,52 +168,52 @@ def pipeline_available() -> bool:
 
 
 class PipelineGenerator:
-    """Adapter to `kinema.pipeline`: `Pipeline.from_pretrained(dir)` or `kinema.load_default()`."""
+    """Adapter to `kinema.pipeline.Pipeline` (a model folder, or the shipped default)."""
 
     seconds: tuple[str, ...] = ()
+    MODES = {"extend": "extend-forward", "edit": "edit"}
 
     def __init__(self, model: str, device: str | None = None):
-        pipeline = importlib.import_module("kinema.pipeline")
-        if model == "default":
-            import kinema
+        from kinema.pipeline import Pipeline, load_default  # the caller checked pipeline_available()
 
-            self.pipe = kinema.load_default()
-        else:
-            self.pipe = pipeline.Pipeline.from_pretrained(model)
-        if device is not None and hasattr(self.pipe, "to"):
-            self.pipe = self.pipe.to(device) or self.pipe
-        self.name = f"kinema-{Path(model).name}"
-        self.sizes = tuple(tuple(s) for s in getattr(self.pipe, "sizes", ((96, 64), (64, 96), (64, 64))))
-        self.max_seconds = float(getattr(self.pipe, "max_seconds", 8.0))
+        self.pipe = load_default(device) if model == "default" else Pipeline.from_pretrained(model, device)
+        self.name = "kinema-default" if model == "default" else f"kinema-{Path(model).resolve().name}"
+        self.sizes = tuple(parse_size(s) for s in self.pipe.config.sizes)
+        self.max_seconds = float(self.pipe.config.max_seconds)
 
     def generate(self, request: Request, on_progress: Callable[[float], None]) -> Any:
-        kwargs: dict[str, Any] = dict(
-            task=request.task,
-            width=request.width,
-            height=request.height,
-            seconds=request.seconds,
-            seed=request.seed,
-            on_progress=on_progress,
-        )
+        size = closest_size((request.width, request.height), self.sizes)
+        kwargs: dict[str, Any] = dict(seconds=request.seconds, size=f"{size[0]}x{size[1]}", seed=request.seed)
         if request.image is not None:
-            kwargs["image"] = _load_rgb(request.image, request.width, request.height)
+            kwargs["image"] = _load_rgb(request.image, *size)
         if request.video is not None:
-            kwargs["video"] = read_video(request.video)[0]
-        try:
-            return self.pipe(request.prompt, **kwargs)
-        except Exception as e:  # the pipeline's safety gate, whatever its module calls the error
-            if "moderation" in type(e).__name__.lower() or "safety" in type(e).__name__.lower():
-                raise ModerationBlocked(str(e)) from e
-            raise
+            kwargs["video"] = read_video(request.video)
+            kwargs["mode"] = self.MODES[request.task]
+        return self.pipe(request.prompt, on_progress=on_progress, **kwargs)
+
+
+def parse_size(text: str) -> tuple[int, int]:
+    width, height = text.lower().split("x")
+    return int(width), int(height)
+
+
+def closest_size(size: tuple[int, int], native: tuple[tuple[int, int], ...]) -> tuple[int, int]:
+    """`size` if native, else the native size closest in aspect ratio (the larger one on a tie)."""
+    if size in native:
+        return size
+    ratio = math.log(size[0] / size[1])
+    return min(native, key=lambda s: (abs(math.log(s[0] / s[1]) - ratio), -s[0] * s[1]))
 
 
 def load_generator(model: str, device: str | None = None, **world_options: Any) -> Generator:
-    """'world' -> the stand-in; 'default' -> the shipped pipeline, or the stand-in when the pipeline is absent;
-    a folder -> that pipeline model."""
-    if model == "world" or (model == "default" and not pipeline_available()):
+    """'world' -> the stand-in; 'default' -> the shipped model; a folder -> that model (both need kinema.pipeline).
+
+    Raises ValueError saying what is missing (no pipeline package, no bundled default, not a folder).
+    """
+    if model == "world":
         return WorldGenerator(**world_options)
     if not pipeline_available():
-        raise ValueError(f"--model {model!r}: kinema.pipeline is not installed; use --model world (the stand-in)")
+        raise ValueError(f"--model {model}: kinema.pipeline is not installed; use --model world (the stand-in)")
     if model != "default" and not Path(model).is_dir():
         raise ValueError(f"--model {model!r}: not a folder; give a model folder, 'default' or 'world'")
     return PipelineGenerator(model, device)

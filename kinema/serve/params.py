@@ -9,10 +9,11 @@ OpenAI's sora-2 family, all served by the one loaded model.
 
 from __future__ import annotations
 
-import math
 import re
 import secrets
 from typing import Any
+
+from kinema.serve.generate import closest_size
 
 OPENAI_SIZES = ("720x1280", "1280x720", "1024x1792", "1792x1024")
 OPENAI_SECONDS = ("4", "8", "12")
@@ -56,8 +57,7 @@ def resolve_size(text: str, native: tuple[tuple[int, int], ...]) -> tuple[int, i
     if size in native:
         return size
     if text in OPENAI_SIZES:
-        ratio = math.log(size[0] / size[1])
-        return min(native, key=lambda s: (abs(math.log(s[0] / s[1]) - ratio), -s[0] * s[1]))
+        return closest_size(size, native)
     raise bad(
         f"size '{text}': use one of {', '.join(OPENAI_SIZES)} (rendered at the model's closest size) "
         f"or a native size: {', '.join(map(fmt_size, native))}",

@@ -9,12 +9,11 @@ deletes the files of expired jobs.
 from __future__ import annotations
 
 import logging
+import shutil
 import threading
 import traceback
 from collections.abc import Callable
 from pathlib import Path
-
-from PIL import Image
 
 from kinema.io import read_video, write_contact_sheet, write_video
 from kinema.serve.generate import Cancelled, Generator, ModerationBlocked, Request, moderate
@@ -117,7 +116,7 @@ def run_job(
     except Cancelled:
         log.info("job %s was deleted while it ran", job_id)
         if store.get(job_id) is None:
-            _remove_outputs(folder)
+            shutil.rmtree(folder, ignore_errors=True)
     except ModerationBlocked as e:
         store.fail(job_id, "moderation_blocked", str(e))
     except ValueError as e:  # the generator refused the request's values
@@ -134,14 +133,3 @@ def write_outputs(clip, folder: Path) -> None:
     frames, _ = read_video(folder / OUTPUTS["video"])
     write_video(folder / OUTPUTS["thumbnail"], frames[len(frames) // 2 : len(frames) // 2 + 1], 1.0)
     write_contact_sheet(folder / OUTPUTS["spritesheet"], frames, max_frames=SPRITES, scale=1)
-
-
-def _remove_outputs(folder: Path) -> None:
-    for name in OUTPUTS.values():
-        (folder / name).unlink(missing_ok=True)
-
-
-def thumbnail_size(folder: Path) -> tuple[int, int]:
-    """(width, height) of a finished job's thumbnail, which is its video's size."""
-    with Image.open(folder / OUTPUTS["thumbnail"]) as im:
-        return im.size
