@@ -18,6 +18,7 @@ from rich.progress import Progress
 from rich.table import Table
 
 import kinema
+import kinema.cli_generate
 from kinema import cli_data, cli_models, cli_serve
 from kinema.io import VideoError, atomic_write_text, evenly_spaced, read_video, write_contact_sheet_rows, write_video
 from kinema.world.scene import Scene
@@ -38,6 +39,7 @@ app.add_typer(cli_models.train, name="train")
 app.add_typer(cli_models.evaluate, name="eval")
 app.add_typer(cli_models.vae_app, name="vae")
 app.add_typer(cli_models.bench, name="bench")
+app.command("generate")(kinema.cli_generate.generate)  # also registers `eval generate`
 app.add_typer(cli_data.data_app, name="data")
 app.command("serve")(cli_serve.serve)
 

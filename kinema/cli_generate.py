@@ -1,0 +1,175 @@
+"""`kinema generate ...` and `kinema eval generate ...`: flags in, pipeline calls, paths and figures out."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from kinema.cli_models import evaluate, fail, report
+from kinema.io import VIDEO_SUFFIXES, VideoError, read_video
+
+Model = Annotated[str, typer.Option("--model", help="A model folder (pipeline.json, vae/, dit/) or 'default'.")]
+
+
+def load_pipeline(model: str, upsample_url: str | None = None, upsample_model: str | None = None):
+    """The pipeline of a model folder or the bundled default; bad folders are a clear error (exit 2)."""
+    from kinema.pipeline import ChatUpsampler, Pipeline, load_default
+
+    try:
+        chat = ChatUpsampler(upsample_url, upsample_model or "default") if upsample_url else None
+        return load_default(upsampler=chat) if model == "default" else Pipeline.from_pretrained(model, upsampler=chat)
+    except (ValueError, OSError) as e:
+        fail(str(e))
+
+
+def _read(path: Path, what: str):
+    try:
+        return read_video(path)
+    except VideoError as e:
+        fail(f"{what}: {e}")
+
+
+def _still_or_clip(path: Path, what: str):
+    frames, fps = _read(path, what)
+    return frames[0] if len(frames) == 1 else (frames, fps)
+
+
+def _keyframe(text: str):
+    time, sep, path = text.partition("=")
+    try:
+        t = float(time)
+    except ValueError:
+        t = math.nan
+    if not sep or not path or not math.isfinite(t):
+        fail(f"--keyframe '{text}': expected TIME=IMAGE, e.g. 1.5=frame.png")
+    return t, _still_or_clip(Path(path), f"--keyframe {text}")
+
+
+def _shot(text: str) -> tuple[str, float]:
+    prompt, sep, seconds = text.rpartition(":")
+    try:
+        s = float(seconds)
+    except ValueError:
+        s = math.nan
+    if not sep or not prompt.strip() or not (math.isfinite(s) and s > 0):
+        fail(f'--shot \'{text}\': expected "PROMPT:SECONDS" with seconds > 0, e.g. "a red ball bounces:2"')
+    return prompt.strip(), s
+
+
+def generate(
+    prompt: Annotated[str, typer.Argument(help="What the video shows (with --shot: what all shots share).")],
+    output: Annotated[
+        Path, typer.Option("-o", "--output", help="Video to write (.mp4, .webm, .gif, .webp; .png: 1 frame).")
+    ],
+    seconds: Annotated[
+        float | None, typer.Option("--seconds", help="Length (extend: added; connect: transition).")
+    ] = None,
+    size: Annotated[str | None, typer.Option("--size", help="WIDTHxHEIGHT, one the model supports.")] = None,
+    fps: Annotated[float | None, typer.Option("--fps", help="Frames per second, one the model supports.")] = None,
+    seed: Annotated[int, typer.Option("--seed", help="Seed: the same seed gives the same video.")] = 0,
+    steps: Annotated[int | None, typer.Option("--steps", help="Sampler steps (default: the model's).")] = None,
+    guidance: Annotated[float | None, typer.Option("--guidance", help="Classifier-free guidance scale.")] = None,
+    sampler: Annotated[str | None, typer.Option("--sampler", help="euler or heun (default: the model's).")] = None,
+    image: Annotated[Path | None, typer.Option("--image", help="Animate this image as the first frame.")] = None,
+    video: Annotated[Path | None, typer.Option("--video", help="A video to extend or edit (with --mode).")] = None,
+    mode: Annotated[str | None, typer.Option("--mode", help="extend-forward, extend-backward or edit.")] = None,
+    strength: Annotated[float, typer.Option("--strength", help="Edit: how much to change, in (0, 1].")] = 0.6,
+    keyframe: Annotated[list[str] | None, typer.Option("--keyframe", help="TIME=IMAGE (or clip), repeatable.")] = None,
+    connect: Annotated[
+        tuple[Path, Path] | None, typer.Option("--connect", help="A B: a transition from video A into video B.")
+    ] = None,
+    loop: Annotated[bool, typer.Option("--loop", help="Make the last frame flow into the first.")] = False,
+    shot: Annotated[list[str] | None, typer.Option("--shot", help='"PROMPT:SECONDS", repeatable: hard cuts.')] = None,
+    upsample: Annotated[
+        bool | None, typer.Option("--upsample/--no-upsample", help="Expand the prompt into a dense caption.")
+    ] = None,
+    upsample_url: Annotated[
+        str | None, typer.Option("--upsample-url", help="OpenAI-compatible chat endpoint for upsampling.")
+    ] = None,
+    upsample_model: Annotated[str | None, typer.Option("--upsample-model", help="Model name at that URL.")] = None,
+    model: Model = "default",
+    progress: Annotated[bool, typer.Option("--progress/--no-progress", help="Show a progress bar.")] = True,
+) -> None:
+    """Generate a video from a prompt (and images or videos); writes it and a contact sheet beside it."""
+    suffix = output.suffix.lower()
+    if suffix not in VIDEO_SUFFIXES:
+        fail(f"-o '{output}': unknown format '{output.suffix}'; use one of {', '.join(VIDEO_SUFFIXES)}")
+    if output.is_dir():
+        fail(f"-o '{output}': is a folder")
+    if not prompt.strip() and not shot:
+        fail("empty prompt: describe what the video should show")
+    if seconds is not None and not (math.isfinite(seconds) and seconds > 0):
+        fail(f"--seconds {seconds:g}: must be more than 0")
+    if mode is not None and video is None:
+        fail(f"--mode {mode} needs --video")
+    args = dict(
+        seconds=seconds,
+        size=size,
+        fps=fps,
+        seed=seed,
+        num_steps=steps,
+        guidance=guidance,
+        sampler=sampler,
+        mode=mode,
+        strength=strength,
+        loop=loop,
+        upsample=upsample,
+        num_frames=1 if suffix == ".png" else None,
+        shots=[_shot(s) for s in shot] if shot else None,
+        keyframes=[_keyframe(k) for k in keyframe] if keyframe else None,
+    )
+    if image is not None:
+        args["image"] = _read(image, "--image")[0][0]
+    if video is not None:
+        args["video"] = _read(video, "--video")
+    if connect is not None:
+        args["connect"] = (_read(connect[0], "--connect A"), _read(connect[1], "--connect B"))
+    pipe = load_pipeline(model, upsample_url, upsample_model)
+    try:
+        result = pipe(prompt, progress=progress, **args)
+        path, sheet = result.save(output)
+    except (ValueError, VideoError) as e:
+        fail(str(e))
+    t, h, w = result.frames.shape[:3]
+    typer.echo(
+        f"wrote {path} ({t} frames, {w}x{h}, {result.fps:g} fps, {result.seconds:.2f} s) and its contact sheet "
+        f"{sheet} in {result.info['seconds_taken']:.1f} s"
+    )
+
+
+def eval_generate(
+    model: Model = "default",
+    suite: Annotated[
+        str, typer.Option("--suite", help="'builtin' (seeded world scenes) or a JSONL of scenes.")
+    ] = "builtin",
+    n: Annotated[int, typer.Option("--n", help="Scenes.")] = 200,
+    seed: Annotated[int, typer.Option("--seed")] = 0,
+    out: Annotated[Path, typer.Option("--out", help="Folder for report.html, results.json and sheets.")] = Path(
+        "eval-generate"
+    ),
+    steps: Annotated[int | None, typer.Option("--steps", help="Sampler steps (default: the model's).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object instead of a table.")] = False,
+) -> None:
+    """Generate from scenes' captions (text, image and video conditions in turn), judge each; writes a report."""
+    from kinema.eval.generate import eval_generate as run_eval
+    from kinema.eval.generate import load_suite
+
+    if n < 1:
+        fail(f"--n {n}: must be at least 1")
+    if out.exists() and not out.is_dir():
+        fail(f"--out '{out}': exists and is not a folder")
+    pipe = load_pipeline(model)
+    try:
+        scenes = load_suite(suite, n, seed, pipe.config)
+        result = run_eval(pipe, scenes, seed=seed, out=out, steps=steps, progress=not as_json)
+    except ValueError as e:
+        fail(str(e))
+    report(result, as_json, f"generation on {suite} (report: {out / 'report.html'})")
+    if as_json:
+        typer.echo(f"report: {out / 'report.html'}", err=True)
+
+
+evaluate.command("generate")(eval_generate)
