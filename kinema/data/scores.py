@@ -5,7 +5,8 @@ Frames are read at a 256-px shorter side, so scores compare across resolutions:
   second (a pan across the frame in 4 s is about 25-33; a locked-off camera on a still scene is below 1).
 - sharpness: variance of the Laplacian of the grey frame (at 256 px), averaged over sampled frames.
 - brightness: mean grey level (0-255); black: fraction of sampled frames whose mean grey level is below 16.
-- static: fraction of adjacent-frame pairs that differ by less than one grey level on average (frozen frames).
+- static: fraction of adjacent-frame pairs in which fewer than 0.1% of pixels change by more than 10 grey levels
+  (frozen or repeated frames; codec noise does not count, one small moving object does).
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from .manifest import (
 SCORE_COLUMNS = ("motion", "sharpness", "brightness", "black", "static")
 PAIRS = 16  # adjacent-frame pairs sampled per clip for flow and frozen-frame checks
 MAX_FRAMES = 600  # frames read from a clip at most (a long clip is scored on its first 600 frames)
-_BLACK, _STATIC = 16.0, 1.0
+_BLACK, _CHANGED, _STATIC = 16.0, 10, 0.001
 _FLOW_SIDE, _READ_SIDE = 128, 256
 
 
@@ -54,7 +55,7 @@ def score_frames(frames: np.ndarray, fps: float) -> dict[str, float]:
     for i in starts:
         flow = cv2.calcOpticalFlowFarneback(small[i], small[i + 1], None, 0.5, 3, 15, 3, 5, 1.2, 0)
         speeds.append(float(np.linalg.norm(flow, axis=-1).mean()))
-        diffs.append(float(np.abs(grey[i + 1].astype(np.int16) - grey[i]).mean()))
+        diffs.append(float((np.abs(grey[i + 1].astype(np.int16) - grey[i]) > _CHANGED).mean()))
     picked = grey[np.unique(np.linspace(0, t - 1, min(PAIRS, t)).round().astype(int))]
     means = picked.reshape(len(picked), -1).mean(1)
     return {
