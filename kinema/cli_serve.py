@@ -63,7 +63,11 @@ def serve(
     try:
         first = load_generator(model, devices[0])
     except ValueError as e:
-        fail(str(e))
+        if model != "default":
+            fail(str(e))
+        typer.echo(f"{e}: serving the world stand-in instead (--model world)", err=True)
+        model, devices = "world", [None]
+        first = load_generator(model)
     generators = {0: first}
 
     def make_generator(i: int):
@@ -81,8 +85,6 @@ def serve(
     bound, note = bind_host(host, keys)
     if note:
         typer.echo(note, err=True)
-    if model == "default" and not pipeline_available():
-        typer.echo("kinema.pipeline is not installed: serving the world stand-in (--model world)", err=True)
     auth = f"{len(keys)} API key(s)" if keys else "no API keys (loopback only)"
     typer.echo(f"kinema serve: {first.name}, {workers} worker(s), {auth}, jobs in {db}", err=True)
     typer.echo(f"web page: http://{bound}:{port}/   SDK: OpenAI(base_url='http://{bound}:{port}/v1')", err=True)

@@ -38,14 +38,11 @@ def run(
     port: int = 8000,
     sock: socket.socket | None = None,
     log_level: str = "info",
-    on_bound: Callable[[str], None] | None = None,
 ) -> None:
     """Serve until interrupted. `sock`: an already bound socket (tests bind port 0 and pass it)."""
     host, note = bind_host(host, settings.api_keys)
     if note:
         logging.getLogger("kinema.serve").warning(note)
-        if on_bound:
-            on_bound(note)
     app = create_app(settings, make_generator)
     config = uvicorn.Config(app, host=host, port=port, log_level=log_level, timeout_graceful_shutdown=5)
     server = uvicorn.Server(config)
