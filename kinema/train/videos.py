@@ -66,13 +66,19 @@ class ManifestBatches:
         self.paths = [
             (self.manifest.parent / r["path"]) if not Path(r["path"]).is_absolute() else Path(r["path"]) for r in rows
         ]
+        # Clip manifests (kinema data split/caption) name a window [start, end) in seconds of each file.
+        self.windows = [
+            (float(r["start"]), float(r["end"])) if r.get("start") not in (None, "") and r.get("end") else None
+            for r in rows
+        ]
+        self._fps: dict[Path, float] = {}
         self.seed, self.crops = seed, crops
         self._cache: OrderedDict[Path, np.ndarray] = OrderedDict()
         self._size = cache
 
     def _video(self, p: Path) -> np.ndarray:
         if p not in self._cache:
-            self._cache[p] = read_video(p)[0]
+            self._cache[p], self._fps[p] = read_video(p)
             while len(self._cache) > self._size:
                 self._cache.popitem(last=False)
         self._cache.move_to_end(p)
@@ -83,7 +89,11 @@ class ManifestBatches:
         w, h, t = self.crops[int(rng.integers(len(self.crops)))]
         out = []
         for _ in range(batch):
-            v = self._video(self.paths[int(rng.integers(len(self.paths)))])
+            k = int(rng.integers(len(self.paths)))
+            v = self._video(self.paths[k])
+            if self.windows[k]:
+                a, b = (round(s * self._fps[self.paths[k]]) for s in self.windows[k])
+                v = v[a : max(a + 1, b)]
             n = 1 + 4 * ((min(t, len(v)) - 1) // 4)
             s = int(rng.integers(0, len(v) - n + 1))
             x = to_tensor(v[s : s + n])
