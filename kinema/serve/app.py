@@ -160,15 +160,23 @@ def _body(required: list[str], form: dict[str, Any], json_only: dict[str, Any] |
     }
 
 
-_GEN = {"prompt": _STRING, "model": _STRING, "seconds": _STRING, "size": _STRING, "seed": {"type": "integer"}}
-CREATE_BODY = _body(
-    ["prompt"],
-    {**_GEN, "input_reference": _FILE},
-    {"input_reference": {"type": "object", "properties": {"image_url": _STRING, "file_id": _STRING}}},
-)
-EXTEND_BODY = _body(["prompt", "seconds", "video"], {"prompt": _STRING, "seconds": _STRING, "video": _FILE})
-EDIT_BODY = _body(["prompt", "video"], {"prompt": _STRING, "video": _FILE})
 REMIX_BODY = _body(["prompt"], {"prompt": _STRING})
+
+
+def bodies(generator: Generator) -> dict[str, dict[str, Any]]:
+    """The request bodies of create, extend and edit, with the sizes and lengths this generator accepts."""
+    native = [P.fmt_size(s) for s in generator.sizes]
+    size = {"type": "string", "enum": [*P.OPENAI_SIZES, *native]}
+    seconds = {"type": "string", "enum": list(dict.fromkeys([*P.OPENAI_SECONDS, *generator.seconds]))}
+    extend = {"type": "string", "enum": list(dict.fromkeys([*P.OPENAI_EXTEND_SECONDS, *generator.seconds]))}
+    seed = {"type": "integer", "minimum": 0, "maximum": P.MAX_SEED}
+    create = {"prompt": _STRING, "model": _STRING, "seconds": seconds, "size": size, "seed": seed}
+    image_ref = {"type": "object", "properties": {"image_url": _STRING, "file_id": _STRING}}
+    return {
+        "create": _body(["prompt"], {**create, "input_reference": _FILE}, {"input_reference": image_ref}),
+        "extend": _body(["prompt", "seconds", "video"], {"prompt": _STRING, "seconds": extend, "video": _FILE}),
+        "edit": _body(["prompt", "video"], {"prompt": _STRING, "video": _FILE}),
+    }
 
 
 async def read_fields(request: Request) -> dict[str, Any]:
@@ -252,6 +260,7 @@ def create_app(settings: Settings, make_generator: Callable[[int], Generator], s
         settings.sweep_every,
     )
     keys = {sha256(k.encode()).hexdigest(): k for k in settings.api_keys}
+    body = bodies(generator)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI):
@@ -393,7 +402,7 @@ def create_app(settings: Settings, make_generator: Callable[[int], Generator], s
 
     # -------------------------------------------------------------------------------------------- routes
 
-    @app.post("/v1/videos", response_model=Video, responses=ERRORS, openapi_extra=CREATE_BODY)
+    @app.post("/v1/videos", response_model=Video, responses=ERRORS, openapi_extra=body["create"])
     async def create_video(request: Request, who: str = Depends(owner)) -> JSONResponse:
         """Create a video job from a prompt (and optionally an image: image-to-video)."""
         fields = await read_fields(request)
@@ -485,7 +494,7 @@ def create_app(settings: Settings, make_generator: Callable[[int], Generator], s
         shutil.copyfile(path, folder / "source.mp4")
         return enqueue(job, folder)
 
-    @app.post("/v1/videos/extensions", response_model=Video, responses=ERRORS, openapi_extra=EXTEND_BODY)
+    @app.post("/v1/videos/extensions", response_model=Video, responses=ERRORS, openapi_extra=body["extend"])
     async def extend_video(request: Request, who: str = Depends(owner)) -> JSONResponse:
         """Extend a completed video (by id) or an uploaded one by `seconds` more."""
         fields = await read_fields(request)
@@ -496,7 +505,7 @@ def create_app(settings: Settings, make_generator: Callable[[int], Generator], s
         extra = P.resolve_seconds(seconds, P.OPENAI_EXTEND_SECONDS, generator.seconds, generator.max_seconds)
         return await from_source(who, "extend", fields, prompt, float(seconds), extra)
 
-    @app.post("/v1/videos/edits", response_model=Video, responses=ERRORS, openapi_extra=EDIT_BODY)
+    @app.post("/v1/videos/edits", response_model=Video, responses=ERRORS, openapi_extra=body["edit"])
     async def edit_video(request: Request, who: str = Depends(owner)) -> JSONResponse:
         """Edit a completed video (by id) or an uploaded one as the prompt says."""
         fields = await read_fields(request)
