@@ -51,6 +51,9 @@ def train_vae_cmd(
     resume: Annotated[bool, typer.Option("--resume", help="Continue the run in --out from its checkpoint.")] = False,
     seed: Annotated[int, typer.Option("--seed")] = 0,
     every: Annotated[int, typer.Option("--every", help="Checkpoint and sample every N steps.")] = 200,
+    crop: Annotated[int, typer.Option("--crop", help="World only: train on CROP x CROP windows (0 = whole).")] = 0,
+    chroma: Annotated[float, typer.Option("--chroma-weight", help="Extra loss weight on coloured pixels.")] = 0.0,
+    bf16: Annotated[bool, typer.Option("--bf16", help="bf16 autocast on CPU too (always on a GPU).")] = False,
 ) -> None:
     """Train a causal video VAE; the EMA weights land in OUT/final."""
     from kinema.models.vae import PRESETS
@@ -60,9 +63,26 @@ def train_vae_cmd(
         fail(f"--preset {preset!r}: choose one of {', '.join(PRESETS)}")
     if steps < 1 or batch < 1 or every < 1 or not lr > 0:
         fail("--steps, --batch and --every must be at least 1 and --lr positive")
+    if crop and (crop < 16 or crop > 64 or crop % 8):
+        fail(f"--crop {crop}: must be 0 or a multiple of 8 from 16 to 64 (the world's smallest frames are 64 px)")
+    if chroma < 0:
+        fail(f"--chroma-weight {chroma:g}: must be 0 or more")
     _check_data(data)
     try:
-        run = train_vae(preset, data, out, steps=steps, batch=batch, resume=resume, lr=lr, seed=seed, every=every)
+        run = train_vae(
+            preset,
+            data,
+            out,
+            steps=steps,
+            batch=batch,
+            resume=resume,
+            lr=lr,
+            seed=seed,
+            every=every,
+            crop=crop,
+            chroma=chroma,
+            bf16=bf16,
+        )
     except (ValueError, FloatingPointError) as e:
         fail(str(e))
     typer.echo(f"trained: {run / 'final'} (log {run / 'log.jsonl'}, curve {run / 'loss_curve.png'})")

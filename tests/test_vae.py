@@ -144,9 +144,9 @@ def test_training_stops_on_nan_and_keeps_the_last_good_checkpoint(tmp_path, monk
     real = train_mod.vae_loss
     calls = {"n": 0}
 
-    def flaky(model, x, kl_weight):
+    def flaky(model, x, kl_weight, chroma=0.0):
         calls["n"] += 1
-        loss, parts = real(model, x, kl_weight)
+        loss, parts = real(model, x, kl_weight, chroma)
         return (loss * float("nan"), parts) if calls["n"] == 4 else (loss, parts)
 
     monkeypatch.setattr(train_mod, "vae_loss", flaky)
@@ -168,3 +168,33 @@ def test_tiny_preset_is_causal_and_chunkable():
     assert (m.encode(x, chunk=8) - z).abs().max() < 1e-4
     assert torch.allclose(m.encode(x[:, :, :1]), z[:, :, :1], atol=1e-5)
     assert (m.decode(z, chunk=2) - m.decode(z)).abs().max() < 1e-4
+
+
+def test_frame_group_norm_keeps_chunked_encoding_equal_to_whole():
+    torch.manual_seed(0)
+    cfg = VAEConfig(channels=(8, 16), time_kernel=(3, 3), time_down=(True,), norm="group", patch=2)
+    m = VideoVAE(cfg).eval()
+    for p in m.parameters():  # zero-initialised residual branches would hide a chunking bug
+        torch.nn.init.normal_(p, std=0.1)
+    x = clip(9, 16, 16)
+    with torch.no_grad():
+        assert (m.encode(x, chunk=4) - m.encode(x)).abs().max() < 1e-4
+
+
+def test_space_down_flags_set_the_spatial_stride():
+    cfg = VAEConfig(channels=(8, 16, 16), time_kernel=(1, 1, 3), space_down=(True, False), patch=2)
+    assert cfg.spatial_stride == 4 and cfg.temporal_stride == 4
+    z = VideoVAE(cfg).encode(clip(5, 16, 16))
+    assert z.shape[2:] == (2, 4, 4)
+    with pytest.raises(ValueError, match="space_down"):
+        VAEConfig(channels=(8, 16), time_kernel=(1, 3), time_down=(True,), space_down=(True, False))
+
+
+def test_chroma_weights_favour_coloured_pixels():
+    from kinema.train.vae import chroma_weights
+
+    x = torch.zeros(1, 3, 1, 2, 1)
+    x[0, :, 0, 0, 0] = torch.tensor([1.0, -1.0, -1.0])  # red
+    w = chroma_weights(x, 4.0)
+    assert w.mean().item() == pytest.approx(1.0)
+    assert w[0, 0, 0, 0, 0] > 4 * w[0, 0, 0, 1, 0]

@@ -28,6 +28,7 @@ class VAEConfig:
     channels: tuple[int, ...] = (24, 48, 64)
     time_kernel: tuple[int, ...] = (1, 3, 3)  # temporal kernel per level; 1 = per frame (cheap at full size)
     time_down: tuple[bool, ...] = (True, True)
+    space_down: tuple[bool, ...] | None = None  # per level transition; None = halve the size at every one
     blocks: int = 1
     patch: int = 1  # pixels folded into channels before the first convolution (and unfolded after the last)
     norm: str = "rms"  # "rms" (per-pixel RMS over channels, as Wan) or "none" (narrow nets learn colour faster)
@@ -36,17 +37,23 @@ class VAEConfig:
 
     def __post_init__(self):
         n = len(self.channels)
-        if self.norm not in ("rms", "none"):
-            raise ValueError(f"VAEConfig: norm {self.norm!r} must be 'rms' or 'none'")
+        if self.norm not in ("rms", "group", "none"):
+            raise ValueError(f"VAEConfig: norm {self.norm!r} must be 'rms', 'group' or 'none'")
         if len(self.time_kernel) != n or len(self.time_down) != n - 1:
             raise ValueError(
                 f"VAEConfig: {n} levels need {n} time kernels and {n - 1} time_down flags, "
                 f"got {len(self.time_kernel)} and {len(self.time_down)}"
             )
+        if self.space_down is not None and len(self.space_down) != n - 1:
+            raise ValueError(f"VAEConfig: {n} levels need {n - 1} space_down flags, got {len(self.space_down)}")
+
+    @property
+    def space_downs(self) -> tuple[bool, ...]:
+        return self.space_down if self.space_down is not None else (True,) * (len(self.channels) - 1)
 
     @property
     def spatial_stride(self) -> int:
-        return self.patch * 2 ** (len(self.channels) - 1)
+        return self.patch * 2 ** sum(self.space_downs)
 
     @property
     def temporal_stride(self) -> int:
@@ -88,7 +95,19 @@ class RMSNorm(nn.Module):
         return x * torch.rsqrt(x.pow(2).mean(1, keepdim=True) + 1e-6) * self.gain
 
 
+class FrameGroupNorm(nn.GroupNorm):
+    """GroupNorm with statistics per frame (over a channel group and the frame's pixels), never across time, so
+    causal chunks and the whole clip agree."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        b, t = x.shape[0], x.shape[2]
+        y = super().forward(rearrange(x, "b c t h w -> (b t) c h w"))
+        return rearrange(y, "(b t) c h w -> b c t h w", b=b, t=t)
+
+
 def make_norm(norm: str, c: int) -> nn.Module:
+    if norm == "group":
+        return FrameGroupNorm(min(8, c // 4), c)
     return RMSNorm(c) if norm == "rms" else nn.Identity()
 
 
@@ -121,6 +140,8 @@ class ResBlock(nn.Module):
         self.n1, self.c1 = make_norm(norm, cin), CausalConv3d(cin, cout, kt)
         self.n2, self.c2 = make_norm(norm, cout), CausalConv3d(cout, cout, kt)
         self.skip = nn.Conv3d(cin, cout, 1) if cin != cout else nn.Identity()
+        nn.init.zeros_(self.c2.conv.weight)  # each block starts as the identity: deep stacks train from step one
+        nn.init.zeros_(self.c2.conv.bias)
 
     def forward(self, x: Tensor, cache: Cache | None) -> Tensor:
         h = self.c1(F.silu(self.n1(x)), cache)
@@ -131,9 +152,9 @@ class ResBlock(nn.Module):
 class Down(nn.Module):
     """Halve the frame size (stride-2 conv per frame), and the frame count (causal stride-2 conv) if `time`."""
 
-    def __init__(self, cin: int, cout: int, time: bool):
+    def __init__(self, cin: int, cout: int, time: bool, space: bool = True):
         super().__init__()
-        self.space = CausalConv3d(cin, cout, kt=1, stride=(1, 2, 2))
+        self.space = CausalConv3d(cin, cout, kt=1, stride=(1, 2, 2) if space else (1, 1, 1))
         self.time = CausalConv3d(cout, cout, kt=3, k=1, stride=(2, 1, 1)) if time else None
 
     def forward(self, x: Tensor, cache: Cache | None) -> Tensor:
@@ -144,10 +165,11 @@ class Down(nn.Module):
 class Up(nn.Module):
     """Double the frame count (each latent frame becomes two, the first one stays one) if `time`, then the size."""
 
-    def __init__(self, cin: int, cout: int, time: bool):
+    def __init__(self, cin: int, cout: int, time: bool, space: bool = True):
         super().__init__()
         self.time = CausalConv3d(cin, 2 * cin, kt=3, k=1) if time else None
         self.space = CausalConv3d(cin, cout, kt=1)
+        self.up = space
         self.key = ""
 
     def forward(self, x: Tensor, cache: Cache | None) -> Tensor:
@@ -158,7 +180,8 @@ class Up(nn.Module):
                 x = x[:, :, 1:]  # the first latent frame stands for one frame, not two
             if cache is not None:
                 cache.frames[self.key] = x[:, :, :0]
-        x = F.interpolate(x, scale_factor=(1, 2, 2), mode="nearest")
+        if self.up:
+            x = F.interpolate(x, scale_factor=(1, 2, 2), mode="nearest")
         return self.space(x)
 
 
@@ -171,7 +194,7 @@ class Encoder(nn.Module):
         self.levels = nn.ModuleList()
         for i, c in enumerate(ch):
             blocks = nn.ModuleList([ResBlock(c, c, cfg.time_kernel[i], cfg.norm) for _ in range(cfg.blocks)])
-            down = Down(c, ch[i + 1], cfg.time_down[i]) if i + 1 < len(ch) else None
+            down = Down(c, ch[i + 1], cfg.time_down[i], cfg.space_downs[i]) if i + 1 < len(ch) else None
             self.levels.append(nn.ModuleDict({"blocks": blocks, **({"down": down} if down else {})}))
         self.mid = ResBlock(ch[-1], ch[-1], cfg.time_kernel[-1], cfg.norm)
         self.norm = make_norm(cfg.norm, ch[-1])
@@ -196,12 +219,13 @@ class Decoder(nn.Module):
         ch = cfg.channels[::-1]
         tk = cfg.time_kernel[::-1]
         td = cfg.time_down[::-1]
+        sd = cfg.space_downs[::-1]
         self.conv_in = CausalConv3d(cfg.latent_channels, ch[0], tk[0])
         self.mid = ResBlock(ch[0], ch[0], tk[0], cfg.norm)
         self.levels = nn.ModuleList()
         for i, c in enumerate(ch):
             blocks = nn.ModuleList([ResBlock(c, c, tk[i], cfg.norm) for _ in range(cfg.blocks + 1)])
-            up = Up(c, ch[i + 1], td[i]) if i + 1 < len(ch) else None
+            up = Up(c, ch[i + 1], td[i], sd[i]) if i + 1 < len(ch) else None
             self.levels.append(nn.ModuleDict({"blocks": blocks, **({"up": up} if up else {})}))
         self.norm = make_norm(cfg.norm, ch[-1])
         self.patch = cfg.patch

@@ -19,13 +19,23 @@ from .common import append_log, ema_update, load_checkpoint, lr_at, plot_curves,
 from .videos import make_batches, to_frames
 
 
-def vae_loss(model: VideoVAE, x: torch.Tensor, kl_weight: float) -> tuple[torch.Tensor, dict]:
-    """L1 + MSE reconstruction plus kl_weight * KL; returns the loss and its parts."""
+def chroma_weights(x: torch.Tensor, strength: float) -> torch.Tensor:
+    """Per-pixel loss weights 1 + strength * chroma (max - min over RGB, 0..2), normalised to mean 1: small
+    coloured objects weigh more than the large grey backgrounds around them, so colours are learned early."""
+    w = 1.0 + strength * (x.amax(1, keepdim=True) - x.amin(1, keepdim=True))
+    return w / w.mean()
+
+
+def vae_loss(model: VideoVAE, x: torch.Tensor, kl_weight: float, chroma: float = 0.0) -> tuple[torch.Tensor, dict]:
+    """L1 + MSE reconstruction (optionally chroma-weighted) plus kl_weight * KL; returns the loss and its parts."""
     recon, mean, logvar = model(x)
-    l1 = (recon - x).abs().mean()
+    recon = recon.float()
+    err = recon - x
+    w = chroma_weights(x, chroma) if chroma > 0 else 1.0
+    l1 = (err.abs() * w).mean()
     mse = F.mse_loss(recon, x)
-    kl = kl_divergence(mean, logvar)
-    loss = l1 + mse + kl_weight * kl
+    kl = kl_divergence(mean.float(), logvar.float())
+    loss = l1 + (err.pow(2) * w).mean() + kl_weight * kl
     psnr = 10 * math.log10(4.0 / max(mse.item(), 1e-10))  # signal range 2 ([-1, 1])
     return loss, {"l1": l1.item(), "mse": mse.item(), "kl": kl.item(), "psnr": psnr}
 
@@ -46,6 +56,9 @@ def train_vae(
     device: str | None = None,
     progress: bool = True,
     config: VAEConfig | None = None,
+    crop: int = 0,
+    chroma: float = 0.0,
+    bf16: bool = False,
 ) -> Path:
     """Train (or resume) a VAE run in folder `out`; the EMA weights end up in out/final as a model folder."""
     if preset not in PRESETS:
@@ -64,13 +77,21 @@ def train_vae(
         start = load_checkpoint(run, model, ema, opt)["step"]
     (run / "config.json").write_text(
         json.dumps(
-            {"preset": preset, "vae": dataclasses.asdict(model.config), "data": data, "steps": steps, "batch": batch}
+            {
+                "preset": preset,
+                "vae": dataclasses.asdict(model.config),
+                "data": data,
+                "steps": steps,
+                "batch": batch,
+                "crop": crop,
+                "chroma": chroma,
+            }
         )
     )
-    batches = make_batches(data, seed)
-    autocast = (
-        torch.autocast("cuda", dtype=torch.bfloat16) if dev.type == "cuda" else torch.autocast("cpu", enabled=False)
-    )
+    batches = make_batches(data, seed, crop=crop)
+    held_out = make_batches(data, seed)  # whole frames for the sample sheets
+    # bf16 autocast: always on a GPU; on a CPU when asked (fast where the CPU has bf16 units, e.g. AVX512-BF16)
+    autocast = torch.autocast(dev.type, dtype=torch.bfloat16, enabled=dev.type == "cuda" or bf16)
     bar = _bar(progress, steps, start)
     t0, frames_seen, last_good = time.perf_counter(), 0, start
     step = start
@@ -79,7 +100,7 @@ def train_vae(
         for g in opt.param_groups:
             g["lr"] = lr_at(step, lr, warmup, steps)
         with autocast:
-            loss, parts = vae_loss(model, x, kl_weight)
+            loss, parts = vae_loss(model, x, kl_weight, chroma)
         if not math.isfinite(loss.item()):
             bar(None, "")
             raise FloatingPointError(
@@ -110,7 +131,7 @@ def train_vae(
         if done % every == 0 or done == steps:
             save_checkpoint(run, model, ema, opt, done, {"preset": preset})
             last_good = done
-            _samples(run, ema, batches, done, dev)
+            _samples(run, ema, held_out, done, dev)
     bar(None, "")
     ema.save_pretrained(run / "final")
     plot_curves(run, ("loss", "l1", "mse"))
