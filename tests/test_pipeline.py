@@ -16,6 +16,7 @@ from kinema.pipeline import Pipeline, PipelineConfig, load_default, sampler
 from kinema.pipeline import pipeline as pipeline_module
 from kinema.pipeline.pipeline import group, latent_frames, plan_windows
 from kinema.pipeline.script import Script, retime, timeline_text
+from kinema.pipeline.tasks import make_job
 from kinema.train.videos import to_tensor
 
 CONFIG = PipelineConfig(
@@ -133,7 +134,7 @@ def test_long_video_feeds_the_model_bounded_windows(pipe):
 
 def test_pins_are_kept_exactly(pipe):
     image = clip(1)[0]
-    job = pipe.job("x", 1.0, None, None, None, image, None, None, 0.6, None, None)
+    job = make_job(pipe.config, seconds=1.0, image=image)
     job.script = Script([("x", 1.0)])
     z = pipe.run(job, 0, 3, 4.0, "euler", False, None)
     want = pipe.scale(pipe.vae.encode(to_tensor(image[None])[None]))[0, :, 0]

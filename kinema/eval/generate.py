@@ -159,3 +159,28 @@ def write_report(out: Path, rows, result: dict) -> Path:
     atomic_write_text(out / "results.json", json.dumps(result, indent=1) + "\n")
     atomic_write_text(out / "report.html", "\n".join(parts) + "\n")
     return out / "report.html"
+
+
+def time_generation(
+    pipe, seconds: float = 2.0, repeats: int = 5, warmup: bool = True, prompt: str = "a red ball bounces to the right"
+) -> dict:
+    """Wall seconds of `repeats` generations of a `seconds`-long clip at the model's defaults (after a warm-up
+    run), their median, and the process's peak memory."""
+    from .vae import peak_rss_mb
+
+    if warmup:
+        pipe(prompt, seconds=seconds)
+    times = []
+    for seed in range(repeats):
+        t0 = time.perf_counter()
+        pipe(prompt, seconds=seconds, seed=seed)
+        times.append(time.perf_counter() - t0)
+    return {
+        "seconds": seconds,
+        "size": pipe.config.sizes[0],
+        "num_steps": pipe.config.num_steps,
+        "sampler": pipe.config.sampler,
+        "median_s": round(float(np.median(times)), 3),
+        "runs_s": [round(t, 3) for t in times],
+        "peak_rss_mb": round(peak_rss_mb(), 1),
+    }
