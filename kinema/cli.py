@@ -18,6 +18,7 @@ from rich.progress import Progress
 from rich.table import Table
 
 import kinema
+import kinema.cli_dit  # noqa: F401 (registers `train dit` and `bench train`)
 import kinema.cli_generate
 from kinema import cli_data, cli_models, cli_serve
 from kinema.io import VideoError, atomic_write_text, evenly_spaced, read_video, write_contact_sheet_rows, write_video

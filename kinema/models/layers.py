@@ -41,10 +41,11 @@ def rope_3d(
 
 
 def apply_rope(x: Tensor, cos: Tensor, sin: Tensor) -> Tensor:
-    """Rotate each pair (x[2i], x[2i+1]) of x (B, H, L, D) by the angle whose cos, sin (L, D/2) are given."""
-    xf = rearrange(x.float(), "... (d r) -> ... d r", r=2)
-    x0, x1 = xf[..., 0], xf[..., 1]  # (B, H, L, D/2)
-    out = torch.stack([x0 * cos - x1 * sin, x0 * sin + x1 * cos], dim=-1)
+    """Rotate each pair (x[2i], x[2i+1]) of x (B, H, L, D) by the angle whose cos, sin (L, D/2) are given: one
+    complex product (x[2i] + i x[2i+1]) (cos + i sin), which runs as one contiguous kernel (strided real pairs
+    were the slowest part of a CPU training step)."""
+    pairs = torch.view_as_complex(rearrange(x.float(), "... (d r) -> ... d r", r=2).contiguous())  # (B, H, L, D/2)
+    out = torch.view_as_real(pairs * torch.complex(cos.float(), sin.float()))
     return rearrange(out, "... d r -> ... (d r)").type_as(x)
 
 

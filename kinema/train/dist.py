@@ -190,6 +190,10 @@ def launch(nproc: int, fn, *args, **kwargs) -> None:
         raise ValueError(f"--nproc {nproc}: only {torch.cuda.device_count()} GPUs are visible")
     # CPU workers are forked (they start at once, with the parent's imports); CUDA needs fresh processes.
     method = "spawn" if torch.cuda.is_available() else "fork"
+    if method == "fork":  # import the parallel machinery once, here, rather than in every worker
+        from torch.distributed.checkpoint import state_dict  # noqa: F401
+        from torch.distributed.fsdp import fully_shard  # noqa: F401
+        from torch.nn.parallel import DistributedDataParallel  # noqa: F401
     try:
         mp.start_processes(
             _worker, args=(nproc, _free_port(), fn, args, kwargs), nprocs=nproc, join=True, start_method=method

@@ -1,0 +1,70 @@
+"""`kinema train dit` and `kinema bench train`: the DiT's commands (flags in, library calls, prints)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from kinema.cli_models import AsJson, bench, fail, report, train
+
+
+@train.command("dit")
+def train_dit_cmd(
+    out: Annotated[Path, typer.Option("--out", help="Run folder (checkpoint, samples, log, curves).")],
+    preset: Annotated[str, typer.Option("--preset", help="tiny (CPU), small, base or large.")] = "tiny",
+    vae: Annotated[str, typer.Option("--vae", help="A VAE folder, a VAE run folder, or 'default'.")] = "default",
+    data: Annotated[str, typer.Option("--data", help="'world', a manifest CSV, or a latent cache folder.")] = "world",
+    steps: Annotated[int, typer.Option("--steps", help="Total optimiser steps.")] = 1000,
+    batch: Annotated[int, typer.Option("--batch", help="Clips per step (global, over all processes).")] = 8,
+    nproc: Annotated[int, typer.Option("--nproc", help="Processes on this machine (one per GPU).")] = 1,
+    parallel: Annotated[str, typer.Option("--parallel", help="ddp or fsdp (FSDP2, a unit per block).")] = "ddp",
+    resume: Annotated[bool, typer.Option("--resume", help="Continue the run in --out from its checkpoint.")] = False,
+    lr: Annotated[float, typer.Option("--lr", help="Peak learning rate.")] = 3e-4,
+    warmup: Annotated[int, typer.Option("--warmup", help="Warmup steps.")] = 100,
+    every: Annotated[int, typer.Option("--every", help="Checkpoint and sample every N steps.")] = 200,
+    seed: Annotated[int, typer.Option("--seed")] = 0,
+    text: Annotated[str, typer.Option("--text", help="'minilm' or a local Hugging Face encoder folder.")] = "minilm",
+    text_dropout: Annotated[float, typer.Option("--text-dropout", help="Null-prompt rate (for CFG).")] = 0.1,
+    checkpointing: Annotated[bool, typer.Option("--checkpointing", help="Activation checkpointing per block.")] = False,
+    compile: Annotated[bool, typer.Option("--compile", help="torch.compile each block.")] = False,
+) -> None:
+    """Train the diffusion transformer on VAE latents (rectified flow); the EMA weights land in OUT/final."""
+    from kinema.models.dit import PRESETS
+    from kinema.train.dit import train_dit
+
+    if preset not in PRESETS:
+        fail(f"--preset {preset!r}: choose one of {', '.join(PRESETS)}")
+    if min(steps, batch, every, nproc) < 1 or warmup < 0 or not lr > 0:
+        fail("--steps, --batch, --every and --nproc must be at least 1, --warmup 0 or more and --lr positive")
+    if not 0 <= text_dropout < 1:
+        fail(f"--text-dropout {text_dropout}: must be in [0, 1)")
+    if data != "world" and not Path(data).exists():
+        fail(f"--data '{data}': expected 'world', an existing manifest CSV or a latent cache folder")
+    kw = dict(lr=lr, warmup=warmup, every=every, seed=seed, text=text, text_dropout=text_dropout)
+    kw.update(checkpointing=checkpointing, compile=compile)
+    try:
+        run = train_dit(preset, vae, data, out, steps, batch, resume, nproc, parallel, **kw)
+    except (ValueError, FloatingPointError) as e:
+        fail(str(e))
+    typer.echo(f"trained: {run / 'final'} (log {run / 'log.jsonl'}, curve {run / 'loss_curve.png'})")
+
+
+@bench.command("train")
+def bench_train_cmd(
+    preset: Annotated[str, typer.Option("--preset")] = "tiny",
+    tokens: Annotated[int, typer.Option("--tokens", help="Tokens per clip (latent patches).")] = 1024,
+    head_dim: Annotated[int | None, typer.Option("--head-dim", help="Override the preset's head size.")] = None,
+    as_json: AsJson = False,
+) -> None:
+    """Our DiT vs diffusers' WanTransformer3DModel (same shape, random weights): forward + backward tokens/s."""
+    from kinema.eval.bench_train import bench_train
+
+    try:
+        r = bench_train(preset, tokens, head_dim)
+    except ImportError as e:
+        fail(f"the training benchmark needs diffusers: pip install -e '.[bench]' ({e})")
+    except ValueError as e:
+        fail(str(e))
+    report(r, as_json, f"DiT training benchmark ({preset})")
