@@ -50,8 +50,10 @@ def test_caption_is_dense_and_keeps_the_facts(up):
     assert up("a red ball bounces to the right", 2.0) == text  # deterministic
 
 
-def test_unknown_words_pass_through(up):
+def test_unknown_words_and_dense_captions_pass_through(up):
     assert up("a dog runs in the park", 2.0) == "a dog runs in the park"
+    dense = up("a red ball bounces to the right", 2.0)
+    assert up(dense, 2.0) == dense
 
 
 class FakeChat(BaseHTTPRequestHandler):

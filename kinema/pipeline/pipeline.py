@@ -41,9 +41,10 @@ class Progress:
         self.total, self.done, self.on_progress = max(total, 1), 0, on_progress
         self.bar = None
         if bar:
+            from rich.console import Console
             from rich.progress import Progress as Bar
 
-            self.bar = Bar(transient=True)
+            self.bar = Bar(console=Console(stderr=True), transient=True)
             self.bar.start()
             self.task = self.bar.add_task("generating", total=self.total)
 
@@ -171,8 +172,8 @@ class Pipeline:
             raise ValueError(f"guidance {g}: must be a number >= 0")
         if method not in ("euler", "heun"):
             raise ValueError(f"sampler {method!r}: choose euler or heun")
-        # SAFETY HOOK (prompt): the Guard's prompt moderation (kinema.safety) checks `prompt` and `shots` here,
-        # before anything is generated. The lead wires it.
+        # SAFETY HOOK (prompt): the Guard's prompt moderation (kinema.safety) checks `prompt`, `shots` and
+        # `timeline` here, before anything is generated (and job.script's upsampled captions once they exist).
         job = make_job(
             cfg,
             seconds=seconds,

@@ -4,7 +4,8 @@ Two upsamplers, both `(prompt, seconds) -> caption`:
 - WorldUpsampler (built in, offline): reads the world's vocabulary in the prompt (colours, shapes, sizes, motions,
   directions, speeds, backgrounds, camera moves, colour changes, collisions, times), builds the scene it describes
   and writes that scene's dense caption with the world's own captioner. Words outside the vocabulary are not
-  understood; a prompt with no object or background it knows is returned unchanged.
+  understood; a prompt with no object or background it knows, or one already as long as a dense caption, is
+  returned unchanged.
 - ChatUpsampler: any OpenAI-compatible chat endpoint (base URL + model name), shown an example of the caption style.
 """
 
@@ -17,7 +18,7 @@ import urllib.request
 from typing import Protocol
 
 from ..world import vocab
-from ..world.caption import SHAPE_WORDS, dense_caption, short_prompt
+from ..world.caption import MIN_WORDS, SHAPE_WORDS, dense_caption, short_prompt, word_count
 from ..world.scene import Background, Camera, Event, Interaction, Motion, Obj, Scene, Shot
 
 
@@ -101,6 +102,8 @@ class WorldUpsampler:
         self.width, self.height, self.fps = width, height, fps
 
     def __call__(self, prompt: str, seconds: float) -> str:
+        if word_count(prompt) >= MIN_WORDS:  # already as long as a dense caption
+            return prompt
         scene = self.scene(prompt, seconds)
         return prompt if scene is None else dense_caption(scene)
 
