@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import http.client
 import io
+import json
 import time
 
 import numpy as np
@@ -220,3 +222,20 @@ def test_keys_limits_and_isolation(strict):
     with pytest.raises(openai.APIStatusError) as e:
         two.videos.create(prompt="big", input_reference=b"\0" * 100_000)
     assert e.value.status_code == 413 and e.value.body["type"] == "invalid_request_error"
+
+
+def test_chunked_body_over_the_limit_is_refused(strict):
+    conn = http.client.HTTPConnection("127.0.0.1", int(strict.rsplit(":", 1)[1]), timeout=10)
+    chunks = (b"x" * 16384 for _ in range(8))  # no Content-Length: counted as it arrives
+    conn.request("POST", "/v1/videos", body=chunks, headers={"Authorization": "Bearer key-one"}, encode_chunked=True)
+    response = conn.getresponse()
+    assert response.status == 413 and json.loads(response.read())["error"]["code"] == "too_large"
+    conn.close()
+
+
+def test_missing_key_is_401(strict):
+    conn = http.client.HTTPConnection("127.0.0.1", int(strict.rsplit(":", 1)[1]), timeout=10)
+    conn.request("GET", "/v1/videos")
+    response = conn.getresponse()
+    assert response.status == 401 and json.loads(response.read())["error"]["code"] == "missing_api_key"
+    conn.close()

@@ -179,13 +179,24 @@ def bodies(generator: Generator) -> dict[str, dict[str, Any]]:
     }
 
 
+@dataclass
+class Upload:
+    """An uploaded file, read into memory (request bodies are capped at max_upload_bytes)."""
+
+    filename: str
+    data: bytes
+
+
 async def read_fields(request: Request) -> dict[str, Any]:
-    """The body as a dict: multipart/urlencoded fields (`video[id]` -> {"video": {"id": ...}}) or a JSON object."""
+    """The body as a dict: multipart/urlencoded fields (`video[id]` -> {"video": {"id": ...}}, files as Upload)
+    or a JSON object."""
     ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if ctype in ("multipart/form-data", "application/x-www-form-urlencoded"):
         form = await request.form(max_files=4, max_fields=64)
         fields: dict[str, Any] = {}
         for key, value in form.multi_items():
+            if isinstance(value, UploadFile):
+                value = Upload(value.filename or "upload", await value.read())
             if "[" in key and key.endswith("]"):
                 outer, inner = key[:-1].split("[", 1)
                 if not isinstance(fields.get(outer), dict):
@@ -203,13 +214,6 @@ async def read_fields(request: Request) -> dict[str, Any]:
         raise bad(f"request body is not JSON ({e}); send JSON or multipart/form-data", None, "invalid_json") from None
     if not isinstance(data, dict):
         raise bad(f"request body must be a JSON object, not {type(data).__name__}", None, "invalid_json")
-    return data
-
-
-async def read_upload(value: UploadFile, limit: int) -> bytes:
-    data = await value.read(limit + 1)
-    if len(data) > limit:
-        raise ApiError(413, f"upload '{value.filename}' is larger than {limit} bytes", code="upload_too_large")
     return data
 
 
@@ -241,6 +245,36 @@ def decode_video(data: bytes, folder: Path, param: str) -> tuple[np.ndarray, flo
         raise bad(f"{param}: video is {size}; sides must be {MIN_SIDE}-{MAX_SIDE} px", param)
     write_video(folder / "source.mp4", frames, fps)
     return frames, fps
+
+
+def too_large(limit: int) -> ApiError:
+    return ApiError(413, f"request body is larger than {limit} bytes, the most this server takes", code="too_large")
+
+
+class BodyLimit:
+    """ASGI middleware: 413 for a body over `limit` bytes, by its Content-Length or by counting as it arrives."""
+
+    def __init__(self, app, limit: int):
+        self.app, self.limit = app, limit
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        length = dict(scope["headers"]).get(b"content-length", b"")
+        if length.isdigit() and int(length) > self.limit:
+            response = JSONResponse(too_large(self.limit).body(), status_code=413, headers={"connection": "close"})
+            return await response(scope, receive, send)
+        seen = 0
+
+        async def counted():
+            nonlocal seen
+            message = await receive()
+            seen += len(message.get("body", b""))
+            if seen > self.limit:
+                raise too_large(self.limit)
+            return message
+
+        await self.app(scope, counted, send)
 
 
 # ------------------------------------------------------------------------------------------------ the app
@@ -301,13 +335,7 @@ def create_app(settings: Settings, make_generator: Callable[[int], Generator], s
         err = ApiError(500, f"internal error: {type(e).__name__}", type="server_error", code="internal_error")
         return JSONResponse(err.body(), status_code=500)
 
-    @app.middleware("http")
-    async def _limit_body(request: Request, call_next):
-        length = request.headers.get("content-length", "")
-        if length.isdigit() and int(length) > settings.max_upload_bytes:
-            e = ApiError(413, f"request body is {length} bytes; at most {settings.max_upload_bytes}", code="too_large")
-            return JSONResponse(e.body(), status_code=413, headers={"connection": "close"})
-        return await call_next(request)
+    app.add_middleware(BodyLimit, limit=settings.max_upload_bytes)
 
     def owner(request: Request) -> str:
         if not keys:
@@ -370,12 +398,11 @@ def create_app(settings: Settings, make_generator: Callable[[int], Generator], s
         job.setdefault("model", P.resolve_model(P.as_text(fields, "model"), generator.name))
         return job, folder
 
-    async def load_source(fields: dict[str, Any], who: str, folder: Path) -> dict[str, Any]:
+    def load_source(fields: dict[str, Any], who: str, folder: Path) -> dict[str, Any]:
         """The `video` field (an upload, or {"id": ...} of a completed video) stored as folder/source.mp4."""
         value = fields.get("video")
-        if isinstance(value, UploadFile):
-            data = await read_upload(value, settings.max_upload_bytes)
-            frames, fps = await run_in_threadpool(decode_video, data, folder, "video")
+        if isinstance(value, Upload):
+            frames, fps = decode_video(value.data, folder, "video")
             height, width = frames.shape[1:3]
             return {"seconds": len(frames) / fps, "size": f"{width}x{height}", "width": width, "height": height}
         if isinstance(value, dict) and isinstance(value.get("id"), str):
@@ -385,13 +412,13 @@ def create_app(settings: Settings, make_generator: Callable[[int], Generator], s
             return {"seconds": float(src["seconds"]), "size": src["size"], "width": p["width"], "height": p["height"]}
         raise bad('video: required, an uploaded video file or {"id": "video_..."}', "video", "missing_video")
 
-    async def from_source(
+    def from_source(
         who: str, task: str, fields: dict[str, Any], prompt: str, extra: float = 0.0, render: float = 0.0
     ) -> JSONResponse:
         """Queue an edit, or an extend by `extra` seconds (`render` of them rendered), of the request's video."""
         job, folder = new_job(who, task, fields, prompt=prompt, size="", seconds="", params={})
         try:
-            src = await load_source(fields, who, folder)
+            src = load_source(fields, who, folder)
         except BaseException:
             shutil.rmtree(folder, ignore_errors=True)
             raise
@@ -405,13 +432,15 @@ def create_app(settings: Settings, make_generator: Callable[[int], Generator], s
     @app.post("/v1/videos", response_model=Video, responses=ERRORS, openapi_extra=body["create"])
     async def create_video(request: Request, who: str = Depends(owner)) -> JSONResponse:
         """Create a video job from a prompt (and optionally an image: image-to-video)."""
-        fields = await read_fields(request)
+        return await run_in_threadpool(create_job, await read_fields(request), who)
+
+    def create_job(fields: dict[str, Any], who: str) -> JSONResponse:
         prompt = P.check_prompt(fields.get("prompt"), settings.max_prompt_chars)
         size = P.as_text(fields, "size") or P.OPENAI_SIZES[0]
         seconds = P.as_text(fields, "seconds") or P.OPENAI_SECONDS[0]
         width, height = P.resolve_size(size, generator.sizes)
         render_seconds = P.resolve_seconds(seconds, P.OPENAI_SECONDS, generator.seconds, generator.max_seconds)
-        image = await _reference_image(fields.get("input_reference"))
+        image = reference_image(fields.get("input_reference"))
         task = "text-to-video" if image is None else "image-to-video"
         params = {"width": width, "height": height, "seconds": render_seconds}
         job, folder = new_job(who, task, fields, prompt=prompt, size=size, seconds=seconds, params=params)
@@ -420,11 +449,11 @@ def create_app(settings: Settings, make_generator: Callable[[int], Generator], s
             params["image"] = "input.png"
         return enqueue(job, folder)
 
-    async def _reference_image(value: Any) -> Image.Image | None:
+    def reference_image(value: Any) -> Image.Image | None:
         if value is None or value == "":
             return None
-        if isinstance(value, UploadFile):
-            return decode_image(await read_upload(value, settings.max_upload_bytes), "input_reference")
+        if isinstance(value, Upload):
+            return decode_image(value.data, "input_reference")
         if isinstance(value, dict) and isinstance(value.get("image_url"), str):
             url = value["image_url"]
             head, _, payload = url.partition(",")
@@ -444,7 +473,7 @@ def create_app(settings: Settings, make_generator: Callable[[int], Generator], s
         limit: int = Query(20, ge=1, le=100),
         order: Literal["asc", "desc"] = "desc",
         who: str = Depends(owner),
-    ) -> dict[str, Any]:
+    ) -> JSONResponse:
         """List your videos, newest first (order=desc) or oldest first, `limit` at a time after `after`."""
         page = store.page(who, after, limit, order)
         if page is None:
@@ -452,7 +481,7 @@ def create_app(settings: Settings, make_generator: Callable[[int], Generator], s
         rows, more = page
         data = [video_json(r) for r in rows]
         first, last = (data[0]["id"], data[-1]["id"]) if data else (None, None)
-        return {"object": "list", "data": data, "first_id": first, "last_id": last, "has_more": more}
+        return JSONResponse({"object": "list", "data": data, "first_id": first, "last_id": last, "has_more": more})
 
     @app.get("/v1/videos/{video_id}", response_model=Video, responses=ERRORS)
     def retrieve_video(video_id: str, who: str = Depends(owner)) -> JSONResponse:
@@ -480,7 +509,9 @@ def create_app(settings: Settings, make_generator: Callable[[int], Generator], s
     @app.post("/v1/videos/{video_id}/remix", response_model=Video, responses=ERRORS, openapi_extra=REMIX_BODY)
     async def remix_video(video_id: str, request: Request, who: str = Depends(owner)) -> JSONResponse:
         """A new video from a completed one: same structure, new prompt (the edit task on its frames)."""
-        fields = await read_fields(request)
+        return await run_in_threadpool(remix_job, video_id, await read_fields(request), who)
+
+    def remix_job(video_id: str, fields: dict[str, Any], who: str) -> JSONResponse:
         prompt = P.check_prompt(fields.get("prompt"), settings.max_prompt_chars)
         src = find(video_id, who)
         path = completed_file(src)
@@ -497,20 +528,22 @@ def create_app(settings: Settings, make_generator: Callable[[int], Generator], s
     @app.post("/v1/videos/extensions", response_model=Video, responses=ERRORS, openapi_extra=body["extend"])
     async def extend_video(request: Request, who: str = Depends(owner)) -> JSONResponse:
         """Extend a completed video (by id) or an uploaded one by `seconds` more."""
-        fields = await read_fields(request)
+        return await run_in_threadpool(extend_job, await read_fields(request), who)
+
+    def extend_job(fields: dict[str, Any], who: str) -> JSONResponse:
         prompt = P.check_prompt(fields.get("prompt"), settings.max_prompt_chars)
         seconds = P.as_text(fields, "seconds")
         if seconds is None:
             raise bad("seconds: required, the extension's length", "seconds", "missing_required_parameter")
         extra = P.resolve_seconds(seconds, P.OPENAI_EXTEND_SECONDS, generator.seconds, generator.max_seconds)
-        return await from_source(who, "extend", fields, prompt, float(seconds), extra)
+        return from_source(who, "extend", fields, prompt, float(seconds), extra)
 
     @app.post("/v1/videos/edits", response_model=Video, responses=ERRORS, openapi_extra=body["edit"])
     async def edit_video(request: Request, who: str = Depends(owner)) -> JSONResponse:
         """Edit a completed video (by id) or an uploaded one as the prompt says."""
         fields = await read_fields(request)
         prompt = P.check_prompt(fields.get("prompt"), settings.max_prompt_chars)
-        return await from_source(who, "edit", fields, prompt)
+        return await run_in_threadpool(from_source, who, "edit", fields, prompt)
 
     @app.get("/kinema/info")
     def info() -> dict[str, Any]:
