@@ -422,6 +422,10 @@ def create_app(settings: Settings, make_generator: Callable[[int], Generator], s
         except BaseException:
             shutil.rmtree(folder, ignore_errors=True)
             raise
+        if src["seconds"] + extra > generator.max_seconds:
+            shutil.rmtree(folder, ignore_errors=True)
+            total = f"{src['seconds']:g} s + {extra:g} s"
+            raise bad(f"seconds: {total} is beyond the model's limit of {generator.max_seconds:g} s", "seconds")
         job.update(size=src["size"], seconds=f"{src['seconds'] + extra:g}")
         seconds = render if task == "extend" else src["seconds"]
         job["params"] = {"width": src["width"], "height": src["height"], "seconds": seconds, "video": "source.mp4"}

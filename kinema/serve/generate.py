@@ -170,7 +170,6 @@ def pipeline_available() -> bool:
 class PipelineGenerator:
     """Adapter to `kinema.pipeline.Pipeline` (a model folder, or the shipped default)."""
 
-    seconds: tuple[str, ...] = ()
     MODES = {"extend": "extend-forward", "edit": "edit"}
 
     def __init__(self, model: str, device: str | None = None):
@@ -180,6 +179,7 @@ class PipelineGenerator:
         self.name = "kinema-default" if model == "default" else f"kinema-{Path(model).resolve().name}"
         self.sizes = tuple(parse_size(s) for s in self.pipe.config.sizes)
         self.max_seconds = float(self.pipe.config.max_seconds)
+        self.seconds = (f"{self.pipe.config.seconds:g}",)  # the model's default length is accepted natively
 
     def generate(self, request: Request, on_progress: Callable[[float], None]) -> Any:
         size = closest_size((request.width, request.height), self.sizes)

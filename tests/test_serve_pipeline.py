@@ -1,0 +1,75 @@
+"""The server on the real pipeline: a tiny random-weight model folder, every task through the openai SDK."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+
+pytest.importorskip("fastapi", reason="kinema serve needs the serve extra: pip install -e '.[serve]'")
+openai = pytest.importorskip("openai", reason="the SDK tests need the openai package (test extra)")
+
+from kinema.serve.generate import PipelineGenerator, load_generator, pipeline_available  # noqa: E402
+
+if not pipeline_available():
+    pytest.skip("kinema.pipeline is not installed", allow_module_level=True)
+
+from PIL import Image  # noqa: E402
+
+from kinema.io import read_video  # noqa: E402
+from kinema.serve.app import Settings  # noqa: E402
+from kinema.serve.testing import LiveServer  # noqa: E402
+
+pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory):
+    from kinema.models.dit import DiTConfig
+    from kinema.models.vae import PRESETS
+    from kinema.pipeline import Pipeline, PipelineConfig
+
+    folder = tmp_path_factory.mktemp("tiny-model")
+    config = PipelineConfig(text_encoder="random", num_steps=2, upsample=False, seconds=1.0, max_seconds=4.0)
+    Pipeline.random(config, PRESETS["tiny"], DiTConfig(hidden=64, depth=1, heads=2), seed=0).save_pretrained(folder)
+    return folder
+
+
+def test_adapter_reads_the_models_sizes_and_limits(model_dir):
+    gen = load_generator(str(model_dir))
+    assert isinstance(gen, PipelineGenerator)
+    assert gen.sizes == ((64, 64), (96, 64), (64, 96)) and gen.max_seconds == 4.0 and gen.seconds == ("1",)
+
+
+def test_every_task_through_the_sdk(model_dir, tmp_path):
+    settings = Settings(db=tmp_path / "jobs.db", poll_after_ms=50)
+    with LiveServer(settings, lambda i: load_generator(str(model_dir))) as url:
+        client = openai.OpenAI(base_url=url + "/v1", api_key="unused", max_retries=0)
+
+        def frames(video_id: str) -> np.ndarray:
+            path = tmp_path / f"{video_id}.mp4"
+            path.write_bytes(client.videos.download_content(video_id).content)
+            return read_video(path)[0]
+
+        t2v = client.videos.create_and_poll(prompt="a red ball", size="1280x720", seconds="1", poll_interval_ms=50)
+        assert t2v.status == "completed", t2v.error
+        assert frames(t2v.id).shape == (12, 64, 96, 3)  # landscape native size, 1 s at 12 fps
+
+        buf = io.BytesIO()
+        Image.new("RGB", (64, 64), (240, 240, 40)).save(buf, format="PNG")
+        i2v = client.videos.create(prompt="yellow", size="64x64", seconds="1", input_reference=buf.getvalue())
+        i2v = client.videos.poll(i2v.id, poll_interval_ms=50)
+        assert i2v.status == "completed", i2v.error
+
+        src = client.videos.download_content(t2v.id).content
+        ext = client.videos.extend(video=("a.mp4", src, "video/mp4"), prompt="more", seconds="1")
+        ext = client.videos.poll(ext.id, poll_interval_ms=50)
+        assert (ext.status, ext.seconds) == ("completed", "2"), ext.error
+        assert frames(ext.id).shape == (24, 64, 96, 3)
+        with pytest.raises(openai.BadRequestError, match="limit of 4 s"):  # 1 s + 4 s: past the model's 4 s
+            client.videos.extend(video=("a.mp4", src, "video/mp4"), prompt="more", seconds="4")
+
+        edit = client.videos.poll(client.videos.edit(video=("a.mp4", src), prompt="blue").id, poll_interval_ms=50)
+        assert edit.status == "completed", edit.error
+        assert frames(edit.id).shape == (12, 64, 96, 3)
