@@ -239,3 +239,18 @@ def test_missing_key_is_401(strict):
     response = conn.getresponse()
     assert response.status == 401 and json.loads(response.read())["error"]["code"] == "missing_api_key"
     conn.close()
+
+
+def test_expired_files_are_gone_but_the_job_stays(tmp_path):
+    settings = Settings(db=tmp_path / "jobs.db", ttl_seconds=1, sweep_every=0.1)
+    with LiveServer(settings, lambda i: WorldGenerator(steps=1)) as url:
+        client = sdk(url, "unused")
+        video = client.videos.create_and_poll(prompt="short-lived", size="64x64", seconds="1", poll_interval_ms=30)
+        assert video.expires_at == video.completed_at + 1
+        deadline = time.monotonic() + 10
+        while client.videos.retrieve(video.id).expires_at > time.time() - 0.5 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        time.sleep(0.3)  # one sweep
+        with pytest.raises(openai.NotFoundError) as e:
+            client.videos.download_content(video.id)
+        assert e.value.code == "video_expired" and client.videos.retrieve(video.id).status == "completed"

@@ -189,6 +189,8 @@ class PipelineGenerator:
         if request.video is not None:
             kwargs["video"] = read_video(request.video)
             kwargs["mode"] = self.MODES[request.task]
+        # MODERATION HOOK (frames): the pipeline's safety guard sits inside this call; when it refuses, turn its
+        # error into ModerationBlocked here so the job fails with the code moderation_blocked.
         return self.pipe(request.prompt, on_progress=on_progress, **kwargs)
 
 
