@@ -1,0 +1,202 @@
+"""Measurements of the safety stack on world videos: frame matching (recall / false positives) and the watermark
+(bit accuracy after re-encoding, resizing and cropping; false positives; PSNR). `kinema safety eval-frames` and
+`kinema safety eval-watermark` print them."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+import cv2
+import numpy as np
+from PIL import Image, ImageDraw
+from rich.progress import Progress
+
+from kinema.io import read_video, write_video
+
+
+def emblem(size: int = 160) -> np.ndarray:
+    """A test emblem (RGBA): a shield with a star, a chevron, stripes and a ring, drawn so it has corners to match."""
+    im = Image.new("RGBA", (size, size), (0, 0, 0, 0))
+    d = ImageDraw.Draw(im)
+    s = size / 160
+    shield = [(20, 12), (140, 12), (140, 90), (80, 150), (20, 90)]
+    d.polygon([(x * s, y * s) for x, y in shield], fill=(30, 60, 160, 255), outline=(250, 250, 250, 255))
+    for i in range(4):
+        d.rectangle([28 * s, (20 + 14 * i) * s, 70 * s, (26 + 14 * i) * s], fill=(240, 200, 40, 255))
+    star = [(110, 20), (116, 40), (136, 40), (120, 52), (126, 72), (110, 60), (94, 72), (100, 52), (84, 40), (104, 40)]
+    d.polygon([(x * s, y * s) for x, y in star], fill=(220, 40, 40, 255))
+    d.polygon([(x * s, y * s) for x, y in [(30, 90), (80, 120), (130, 90), (130, 104), (80, 134), (30, 104)]],
+              fill=(250, 250, 250, 255))  # fmt: skip
+    d.ellipse([66 * s, 70 * s, 94 * s, 98 * s], outline=(240, 200, 40, 255), width=max(1, round(4 * s)))
+    d.text((36 * s, 74 * s), "K7", fill=(250, 250, 250, 255))
+    return np.asarray(im)
+
+
+def _colour_shift(rgba: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    hsv = cv2.cvtColor(np.ascontiguousarray(rgba[..., :3]), cv2.COLOR_RGB2HSV).astype(np.int16)
+    hsv[..., 0] = (hsv[..., 0] + int(rng.integers(0, 180))) % 180
+    hsv[..., 2] = np.clip(hsv[..., 2] * rng.uniform(0.7, 1.15), 0, 255)
+    rgb = cv2.cvtColor(hsv.astype(np.uint8), cv2.COLOR_HSV2RGB)
+    return np.dstack([rgb, rgba[..., 3]])
+
+
+def composite(frames: np.ndarray, mark: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Paste `mark` (RGBA) into every frame: scaled to 30-60 % of the shorter side, rotated, colour-shifted, moving
+    along a line, and partly covered by a grey occluder (up to a quarter of its width) in the second half."""
+    t, h, w, _ = frames.shape
+    mark = _colour_shift(mark, rng)
+    side = int(rng.uniform(0.3, 0.6) * min(h, w))
+    angle = rng.uniform(-180, 180)
+    m = cv2.resize(mark, (side, side), interpolation=cv2.INTER_AREA)
+    rot = cv2.getRotationMatrix2D((side / 2, side / 2), angle, 1.0)
+    m = cv2.warpAffine(m, rot, (side, side), flags=cv2.INTER_LINEAR, borderValue=(0, 0, 0, 0))
+    start = rng.uniform([0, 0], [w - side, h - side])
+    end = rng.uniform([0, 0], [w - side, h - side])
+    cover = int(rng.uniform(0.0, 0.25) * side)
+    grey = np.array([rng.integers(60, 200)] * 3, np.float32)
+    out = frames.copy()
+    alpha = m[..., 3:4].astype(np.float32) / 255
+    for i in range(t):
+        x, y = (start + (end - start) * i / max(1, t - 1)).astype(int)
+        region = out[i, y : y + side, x : x + side].astype(np.float32)
+        region = region * (1 - alpha) + m[..., :3].astype(np.float32) * alpha
+        if i >= t // 2 and cover:
+            region[:, side - cover :] = grey
+        out[i, y : y + side, x : x + side] = np.clip(region, 0, 255).astype(np.uint8)
+    return out
+
+
+def eval_frames(n: int = 100, seed: int = 0, size: int = 128, progress: bool = True) -> dict:
+    """Recall on n world videos with the emblem composited and false-positive rate on n without it, per video."""
+    from kinema.world.render import render
+    from kinema.world.sample import sample_scenes
+
+    from .frames import FrameModerator, ReferenceMatcher
+
+    matcher = ReferenceMatcher.from_images({"emblem": emblem()[..., :3]})
+    need = FrameModerator([matcher]).min_frames  # the same rule as FrameModerator.check, on scores computed once
+    rng = np.random.default_rng(seed)
+    blocked = {"with": 0, "without": 0}
+    frame_hits = {"with": [], "without": []}
+    with Progress(disable=not progress) as bar:
+        task = bar.add_task("frame matching", total=2 * n)
+        for scene in sample_scenes(n, seed=seed, width=size, height=size):
+            clean = render(scene)
+            marked = composite(clean, emblem(), rng)
+            for key, video in (("with", marked), ("without", clean)):
+                hits = matcher.scores(video)[0][:, 0] >= 1
+                blocked[key] += int(hits.sum() >= need)
+                frame_hits[key].append(float(hits.mean()))
+                bar.advance(task)
+    tp, fp = blocked["with"], blocked["without"]
+    return {
+        "videos_with": n,
+        "videos_without": n,
+        "size": f"{size}x{size}",
+        "recall": round(tp / n, 4),
+        "false_positive_rate": round(fp / n, 4),
+        "frame_hit_rate_with": round(float(np.mean(frame_hits["with"])), 4),
+        "frame_hit_rate_without": round(float(np.mean(frame_hits["without"])), 4),
+    }
+
+
+def _psnr(a: np.ndarray, b: np.ndarray) -> float:
+    mse = float(np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2))
+    return 10 * np.log10(255**2 / mse) if mse > 0 else float("inf")
+
+
+def _reencode(frames: np.ndarray, fps: float, crf: int, folder: Path) -> np.ndarray:
+    path = folder / "re.mp4"
+    write_video(path, frames, fps, crf=crf)
+    return read_video(path)[0]
+
+
+def _crop(frames: np.ndarray, rng: np.random.Generator, keep: float = 0.9) -> np.ndarray:
+    _, h, w, _ = frames.shape
+    ch, cw = round(h * keep), round(w * keep)
+    y, x = int(rng.integers(0, h - ch + 1)), int(rng.integers(0, w - cw + 1))
+    return frames[:, y : y + ch, x : x + cw]
+
+
+def _resize(frames: np.ndarray, f: float) -> np.ndarray:
+    h, w = frames.shape[1:3]
+    return np.stack([cv2.resize(x, (round(w * f), round(h * f)), interpolation=cv2.INTER_AREA) for x in frames])
+
+
+def eval_watermark(
+    n: int = 50, sizes: tuple[int, ...] = (64, 256), negatives: int = 200, real: list[Path] | None = None,
+    seed: int = 0, progress: bool = True,
+) -> dict:  # fmt: skip
+    """Bit accuracy and detection rate per attack and size; false positives on unmarked world renders and real clips."""
+    from kinema.world.render import render
+    from kinema.world.sample import sample_scenes
+
+    from .watermark import detect, embed, encode_bits, make_payload
+
+    rng = np.random.default_rng(seed)
+    result: dict = {}
+    with tempfile.TemporaryDirectory() as tmp, Progress(disable=not progress) as bar:
+        folder = Path(tmp)
+        for size in sizes:
+            attacks = {"none": [], "h264_crf23": [], "h264_crf28": [], "resize_0.75": [], "crop_10pct": []}
+            psnrs = []
+            task = bar.add_task(f"watermark {size}x{size}", total=n)
+            for i, scene in enumerate(sample_scenes(n, seed=seed + 1, width=size, height=size)):
+                clean = render(scene)
+                payload = make_payload("kinema-eval", f"job-{size}-{i}")
+                bits = encode_bits(payload)
+                marked = embed(clean, payload)
+                psnrs.append(_psnr(clean, marked))
+                versions = {
+                    "none": marked,
+                    "h264_crf23": _reencode(marked, scene.fps, 23, folder),
+                    "h264_crf28": _reencode(marked, scene.fps, 28, folder),
+                    "resize_0.75": _resize(marked, 0.75),
+                    "crop_10pct": _crop(marked, rng),
+                }
+                for name, video in versions.items():
+                    d = detect(video)
+                    attacks[name].append((float(np.mean(d.bits == bits)), d.detected and d.payload == payload.hex()))
+                bar.advance(task)
+            result[f"{size}x{size}"] = {
+                "psnr_db_mean": round(float(np.mean(psnrs)), 2),
+                "psnr_db_min": round(float(np.min(psnrs)), 2),
+                **{
+                    name: {
+                        "bit_accuracy": round(float(np.mean([a for a, _ in v])), 4),
+                        "found": round(float(np.mean([f for _, f in v])), 4),
+                    }
+                    for name, v in attacks.items()
+                },
+            }
+        clips = _negatives(negatives, real or [], seed, folder)
+        task = bar.add_task("unmarked videos", total=len(clips))
+        false = 0
+        for clip in clips:
+            false += detect(clip).detected
+            bar.advance(task)
+        result["false_positives"] = {"videos": len(clips), "detected": false, "rate": round(false / len(clips), 4)}
+    return result
+
+
+def _negatives(n: int, real: list[Path], seed: int, folder: Path) -> list[np.ndarray]:
+    """n unmarked clips: half world renders (64 and 256 px, re-encoded at crf 23), half windows of real videos."""
+    from kinema.world.render import render
+    from kinema.world.sample import sample_scenes
+
+    rng = np.random.default_rng(seed + 2)
+    n_real = n // 2 if real else 0
+    clips = []
+    n_world = n - n_real
+    for size, count in ((64, n_world - n_world // 2), (256, n_world // 2)):
+        for scene in sample_scenes(count, seed=seed + 3, width=size, height=size):
+            clips.append(_reencode(render(scene), scene.fps, 23, folder))
+    videos = [read_video(p)[0] for p in real]
+    for i in range(n_real):
+        v = videos[i % len(videos)]
+        t0 = int(rng.integers(0, max(1, len(v) - 24)))
+        side = int(rng.integers(64, min(v.shape[1:3]) + 1))
+        y, x = int(rng.integers(0, v.shape[1] - side + 1)), int(rng.integers(0, v.shape[2] - side + 1))
+        clips.append(v[t0 : t0 + 24, y : y + side, x : x + side])
+    return clips
