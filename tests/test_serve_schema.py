@@ -20,8 +20,13 @@ MAX_EXAMPLES = 10  # per operation and mode
 @pytest.fixture(scope="module")
 def live(tmp_path_factory):
     db = tmp_path_factory.mktemp("schema") / "jobs.db"
-    with LiveServer(Settings(db=db, max_upload_bytes=256 * 1024), lambda i: WorldGenerator(steps=1)) as url:
+    server = LiveServer(Settings(db=db, max_upload_bytes=256 * 1024), lambda i: WorldGenerator(steps=1))
+    with server as url:
         yield url
+    store = server.app.state.store
+    folders = {p.name for p in store.files_root.iterdir()}
+    orphans = {f for f in folders if store.get(f) is None}
+    assert not orphans, f"job folders without a job after the run: {sorted(orphans)[:5]}"
 
 
 @pytest.fixture

@@ -293,7 +293,7 @@ def create_app(settings: Settings, make_generator: Callable[[int], Generator], s
         settings.moderator,
         settings.sweep_every,
     )
-    keys = {sha256(k.encode()).hexdigest(): k for k in settings.api_keys}
+    keys = [sha256(k.encode()).hexdigest() for k in settings.api_keys]  # compared as digests, in constant time
     body = bodies(generator)
 
     @asynccontextmanager
@@ -390,12 +390,11 @@ def create_app(settings: Settings, make_generator: Callable[[int], Generator], s
         return video_response(created)
 
     def new_job(who: str, task: str, fields: dict[str, Any], **values: Any) -> tuple[dict[str, Any], Path]:
-        job_id = new_id()
-        folder = store.job_dir(job_id)
-        folder.mkdir(parents=True, exist_ok=True)
-        job = dict(id=job_id, owner=who, task=task, remixed_from=None, **values)
+        job = dict(id=new_id(), owner=who, task=task, remixed_from=None, **values)
         job.setdefault("seed", P.resolve_seed(fields.get("seed")))
         job.setdefault("model", P.resolve_model(P.as_text(fields, "model"), generator.name))
+        folder = store.job_dir(job["id"])  # made once the values are checked; removed again if queueing fails
+        folder.mkdir(parents=True, exist_ok=True)
         return job, folder
 
     def load_source(fields: dict[str, Any], who: str, folder: Path) -> dict[str, Any]:
@@ -449,8 +448,12 @@ def create_app(settings: Settings, make_generator: Callable[[int], Generator], s
         params = {"width": width, "height": height, "seconds": render_seconds}
         job, folder = new_job(who, task, fields, prompt=prompt, size=size, seconds=seconds, params=params)
         if image is not None:
-            image.save(folder / "input.png")
             params["image"] = "input.png"
+            try:
+                image.save(folder / "input.png")
+            except BaseException:
+                shutil.rmtree(folder, ignore_errors=True)
+                raise
         return enqueue(job, folder)
 
     def reference_image(value: Any) -> Image.Image | None:
@@ -526,7 +529,11 @@ def create_app(settings: Settings, make_generator: Callable[[int], Generator], s
             seed=src["seed"], model=src["model"],
         )  # fmt: skip
         job["remixed_from"] = video_id
-        shutil.copyfile(path, folder / "source.mp4")
+        try:
+            shutil.copyfile(path, folder / "source.mp4")
+        except BaseException:
+            shutil.rmtree(folder, ignore_errors=True)
+            raise
         return enqueue(job, folder)
 
     @app.post("/v1/videos/extensions", response_model=Video, responses=ERRORS, openapi_extra=body["extend"])
