@@ -20,6 +20,7 @@ from rich.table import Table
 import kinema
 import kinema.cli_dit  # noqa: F401 (registers `train dit` and `bench train`)
 import kinema.cli_generate
+import kinema.cli_safety
 from kinema import cli_data, cli_models, cli_serve
 from kinema.io import VideoError, atomic_write_text, evenly_spaced, read_video, write_contact_sheet_rows, write_video
 from kinema.world.scene import Scene
@@ -43,6 +44,7 @@ app.add_typer(cli_models.bench, name="bench")
 app.command("generate")(kinema.cli_generate.generate)  # also registers `eval generate`
 app.add_typer(cli_data.data_app, name="data")
 app.command("serve")(cli_serve.serve)
+kinema.cli_safety.register(app)  # moderate, detect, verify, safety ...
 
 out = Console()
 err = Console(stderr=True)
