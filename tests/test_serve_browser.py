@@ -44,7 +44,7 @@ def browser():
 
 
 def test_submit_a_prompt_and_watch_the_video_play(browser, tmp_path):
-    settings = Settings(db=tmp_path / "jobs.db")
+    settings = Settings(db=tmp_path / "jobs.db", moderator=lambda p: None)
     with LiveServer(settings, lambda i: WorldGenerator(steps=3, step_delay=0.05)) as url:
         browser.set_window_size(1200, 900)
         browser.get(url + "/")

@@ -17,7 +17,9 @@ N = 50
 
 
 def test_fifty_concurrent_creates_all_complete(tmp_path, capsys):
-    settings = Settings(db=tmp_path / "jobs.db", workers=2, max_active_per_key=N, poll_after_ms=50)
+    settings = Settings(
+        db=tmp_path / "jobs.db", workers=2, max_active_per_key=N, poll_after_ms=50, moderator=lambda p: None
+    )
     with LiveServer(settings, lambda i: WorldGenerator(steps=1)) as url:
         summary = run_load(url, N, poll=0.1)
     with capsys.disabled():

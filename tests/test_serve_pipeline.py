@@ -43,7 +43,7 @@ def test_adapter_reads_the_models_sizes_and_limits(model_dir):
 
 
 def test_every_task_through_the_sdk(model_dir, tmp_path):
-    settings = Settings(db=tmp_path / "jobs.db", poll_after_ms=50)
+    settings = Settings(db=tmp_path / "jobs.db", poll_after_ms=50, moderator=lambda p: None)
     with LiveServer(settings, lambda i: load_generator(str(model_dir))) as url:
         client = openai.OpenAI(base_url=url + "/v1", api_key="unused", max_retries=0)
 

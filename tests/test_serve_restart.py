@@ -26,8 +26,8 @@ from kinema.serve.server import run
 sock = socket.socket()
 sock.bind(("127.0.0.1", 0))
 print(sock.getsockname()[1], flush=True)
-run(Settings(db=Path(sys.argv[1]), poll_after_ms=50), lambda i: WorldGenerator(steps=10, step_delay=0.05),
-    sock=sock, log_level="warning")
+settings = Settings(db=Path(sys.argv[1]), poll_after_ms=50, moderator=lambda p: None)
+run(settings, lambda i: WorldGenerator(steps=10, step_delay=0.05), sock=sock, log_level="warning")
 """
 
 

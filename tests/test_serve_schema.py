@@ -20,7 +20,8 @@ MAX_EXAMPLES = 10  # per operation and mode
 @pytest.fixture(scope="module")
 def live(tmp_path_factory):
     db = tmp_path_factory.mktemp("schema") / "jobs.db"
-    server = LiveServer(Settings(db=db, max_upload_bytes=256 * 1024), lambda i: WorldGenerator(steps=1))
+    settings = Settings(db=db, max_upload_bytes=256 * 1024, moderator=lambda p: None)
+    server = LiveServer(settings, lambda i: WorldGenerator(steps=1))
     with server as url:
         yield url
     store = server.app.state.store

@@ -193,6 +193,7 @@ def strict(tmp_path_factory):
         max_active_per_key=2,
         max_upload_bytes=64 * 1024,
         max_prompt_chars=50,
+        moderator=block_word,
     )
     with LiveServer(settings, lambda i: WorldGenerator(), start_workers=False) as url:
         yield url
@@ -242,7 +243,7 @@ def test_missing_key_is_401(strict):
 
 
 def test_expired_files_are_gone_but_the_job_stays(tmp_path):
-    settings = Settings(db=tmp_path / "jobs.db", ttl_seconds=1, sweep_every=0.1)
+    settings = Settings(db=tmp_path / "jobs.db", ttl_seconds=1, sweep_every=0.1, moderator=block_word)
     with LiveServer(settings, lambda i: WorldGenerator(steps=1)) as url:
         client = sdk(url, "unused")
         video = client.videos.create_and_poll(prompt="short-lived", size="64x64", seconds="1", poll_interval_ms=30)

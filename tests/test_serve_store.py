@@ -158,3 +158,20 @@ def test_no_keys_means_loopback_only():
 def test_cli_bad_flags_exit_2(args, message, tmp_path):
     result = CliRunner().invoke(app, ["serve", "--db", str(tmp_path / "j.db"), *args])
     assert result.exit_code == 2 and message in result.output
+
+
+def test_moderation_hook_asks_the_safety_guard(monkeypatch):
+    from types import SimpleNamespace
+
+    from kinema.serve import generate
+
+    class Guard:
+        def check_prompt(self, text):
+            blocked = "Mickey Mouse" in text
+            return SimpleNamespace(allowed=not blocked, reason="blocked: copyright" if blocked else "allowed")
+
+    monkeypatch.setattr(generate, "_guard", lambda: Guard())
+    assert generate.moderate("a red ball") is None
+    assert generate.moderate("Mickey Mouse dances") == "blocked: copyright"
+    monkeypatch.setattr(generate, "_guard", lambda: None)  # no safety package: everything is allowed
+    assert generate.moderate("Mickey Mouse dances") is None

@@ -17,6 +17,7 @@ error code `moderation_blocked`); a generator may also raise `ModerationBlocked`
 
 from __future__ import annotations
 
+import functools
 import importlib
 import importlib.util
 import math
@@ -85,23 +86,23 @@ class Generator(Protocol):
 def moderate(prompt: str) -> str | None:
     """MODERATION HOOK: the reason a prompt is blocked, or None to allow it.
 
-    Uses `kinema.safety.moderate(text)` when the safety package is installed (a result with `.blocked`/`.allowed`
-    and `.reason`, or a bool meaning allowed); without it every prompt is allowed. The server calls this for every
-    job before generation; frame checks belong to the pipeline, which raises `ModerationBlocked`.
+    Uses the safety stack (`kinema.safety.Guard`, default configuration, built once on first use) when it is
+    installed; without it every prompt is allowed. The server calls this for every job before generation; frame
+    checks belong to the pipeline's exit, and a generator raises `ModerationBlocked` for frames it will not return.
     """
+    guard = _guard()
+    if guard is None:
+        return None
+    decision = guard.check_prompt(prompt)
+    return None if decision.allowed else decision.reason
+
+
+@functools.cache
+def _guard():
     if importlib.util.find_spec("kinema.safety") is None:
         return None
     safety = importlib.import_module("kinema.safety")
-    check = getattr(safety, "moderate", None)
-    if check is None:
-        return None
-    result = check(prompt)
-    if isinstance(result, bool):
-        return None if result else "the prompt was blocked by moderation"
-    blocked = getattr(result, "blocked", None)
-    if blocked is None:
-        blocked = not getattr(result, "allowed", True)
-    return (getattr(result, "reason", None) or "the prompt was blocked by moderation") if blocked else None
+    return safety.Guard.from_config(None) if hasattr(safety, "Guard") else None
 
 
 # ---------------------------------------------------------------------------------------------------- world
