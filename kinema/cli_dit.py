@@ -29,6 +29,7 @@ def train_dit_cmd(
     text_dropout: Annotated[float, typer.Option("--text-dropout", help="Null-prompt rate (for CFG).")] = 0.1,
     checkpointing: Annotated[bool, typer.Option("--checkpointing", help="Activation checkpointing per block.")] = False,
     compile: Annotated[bool, typer.Option("--compile", help="torch.compile each block.")] = False,
+    bf16: Annotated[bool, typer.Option("--bf16", help="bf16 autocast on CPU too (always on a GPU).")] = False,
 ) -> None:
     """Train the diffusion transformer on VAE latents (rectified flow); the EMA weights land in OUT/final."""
     from kinema.models.dit import PRESETS
@@ -43,7 +44,7 @@ def train_dit_cmd(
     if data != "world" and not Path(data).exists():
         fail(f"--data '{data}': expected 'world', an existing manifest CSV or a latent cache folder")
     kw = dict(lr=lr, warmup=warmup, every=every, seed=seed, text=text, text_dropout=text_dropout)
-    kw.update(checkpointing=checkpointing, compile=compile)
+    kw.update(checkpointing=checkpointing, compile=compile, bf16=bf16)
     try:
         run = train_dit(preset, vae, data, out, steps, batch, resume, nproc, parallel, **kw)
     except (ValueError, FloatingPointError) as e:

@@ -151,3 +151,21 @@ def bench_vae_cmd(
     except ImportError as e:
         fail(f"the VAE benchmark needs diffusers: pip install -e '.[bench]' ({e})")
     report(r, as_json, "VAE benchmark")
+
+
+@train.command("default")
+def train_default_cmd(
+    out: Annotated[Path, typer.Option("--out", help="Run folder: vae/, dit/ and the assembled model/.")],
+    recipe: Annotated[
+        Path | None, typer.Option("--recipe", help="Recipe JSON (default: kinema/recipes/default.json).")
+    ] = None,
+    install: Annotated[bool, typer.Option("--install", help="Copy the model into kinema/assets when done.")] = False,
+) -> None:
+    """Retrain the bundled default model from its recipe: VAE, latent calibration, DiT, pipeline folder."""
+    from kinema.recipe import train_default
+
+    try:
+        model = train_default(out, recipe, install)
+    except (ValueError, FloatingPointError) as e:
+        fail(str(e))
+    typer.echo(f"model: {model}" + (" (installed in kinema/assets)" if install else ""))

@@ -214,6 +214,7 @@ def _train(
     config: DiTConfig | None = None,
     buckets=None,
     sample_steps: int = 16,
+    bf16: bool = False,
 ) -> None:
     from ..eval.vae import load_vae
 
@@ -272,7 +273,8 @@ def _train(
 
         mine = d.shard(batch)
         peak = dist.peak_flops(dev)
-        autocast = torch.autocast("cuda", dtype=torch.bfloat16) if cuda else contextlib.nullcontext()
+        # bf16 autocast: always on a GPU; on a CPU when asked (faster where it has bf16 units, e.g. AVX512-BF16)
+        autocast = torch.autocast(dev.type, dtype=torch.bfloat16) if cuda or bf16 else contextlib.nullcontext()
         bar = _Bar(progress and d.main, steps, start)
         last_good, cut_total = start, 0
         for step in range(start, steps):

@@ -1,0 +1,107 @@
+"""The default model's recipe: one config file (kinema/recipes/default.json) and one command.
+
+`kinema train default --out runs/default [--install]` runs the stages in order, each resuming its own run folder:
+  1. vae: `train_vae` on the world stream (run/vae);
+  2. calibrate: the shift and scale that give the DiT unit-variance latents, measured on held-out world clips and
+     written into the VAE's config (run/model/vae);
+  3. dit: `train_dit` on the world stream through that VAE (run/dit);
+  4. assemble: run/model = pipeline.json + vae/ + dit/, a folder `Pipeline.from_pretrained` loads;
+  5. install (with --install): copy run/model into kinema/assets, where `kinema.load_default()` finds it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import shutil
+from pathlib import Path
+
+import torch
+
+RECIPE = Path(__file__).resolve().parent / "recipes" / "default.json"
+ASSETS = Path(__file__).resolve().parent / "assets"
+
+
+def load_recipe(path: str | Path | None = None) -> dict:
+    p = Path(path) if path else RECIPE
+    try:
+        recipe = json.loads(p.read_text())
+    except (OSError, json.JSONDecodeError) as e:
+        raise ValueError(f"recipe '{p}': cannot read it ({e})") from e
+    missing = [k for k in ("vae", "calibrate", "dit", "pipeline") if k not in recipe]
+    if missing:
+        raise ValueError(f"recipe '{p}': missing section(s) {', '.join(missing)}")
+    return recipe
+
+
+@torch.no_grad()
+def latent_stats(vae, clips: int, seed: int) -> tuple[float, float]:
+    """Mean and standard deviation of the VAE's posterior means over held-out world clips."""
+    from .train.videos import WorldBatches
+
+    batches = WorldBatches(seed)
+    zs = [vae.encode(batches(10**6 + i, 4)).flatten() for i in range(max(1, clips // 4))]
+    z = torch.cat(zs)
+    return z.mean().item(), z.std().item()
+
+
+def calibrate(vae_run: Path, out: Path, clips: int, seed: int) -> Path:
+    """Write the run's EMA VAE with shift/scale set so that (z - shift) * scale has mean 0 and std 1."""
+    from .eval.vae import load_vae
+    from .models.vae import VideoVAE
+
+    vae = load_vae(vae_run / "final" if (vae_run / "final" / "model.safetensors").is_file() else vae_run)
+    mean, std = latent_stats(vae, clips, seed)
+    cfg = dataclasses.replace(vae.config, shift=round(mean, 6), scale=round(1.0 / std, 6))
+    calibrated = VideoVAE(cfg)
+    calibrated.load_state_dict(vae.state_dict())
+    calibrated.save_pretrained(out)
+    return out
+
+
+def train_default(out: str | Path, recipe: str | Path | None = None, install: bool = False, progress=True) -> Path:
+    """Every stage of the recipe; returns the assembled model folder (run/model)."""
+    from .pipeline.config import PipelineConfig
+    from .train.dit import train_dit
+    from .train.vae import train_vae
+
+    r = load_recipe(recipe)
+    run = Path(out)
+    run.mkdir(parents=True, exist_ok=True)
+    model = run / "model"
+    v = dict(r["vae"])
+    if not (run / "vae" / "final" / "model.safetensors").is_file() or _step(run / "vae") < v["steps"]:
+        train_vae(v.pop("preset"), "world", run / "vae", resume=True, progress=progress, **v)
+    if not (model / "vae" / "model.safetensors").is_file():
+        calibrate(run / "vae", model / "vae", **r["calibrate"])
+    d = dict(r["dit"])
+    if not (run / "dit" / "final" / "model.safetensors").is_file() or _step(run / "dit") < d["steps"]:
+        preset, steps, batch = d.pop("preset"), d.pop("steps"), d.pop("batch")
+        train_dit(preset, str(model / "vae"), "world", run / "dit", steps, batch, True, progress=progress, **d)
+    if (model / "dit").exists():
+        shutil.rmtree(model / "dit")
+    shutil.copytree(run / "dit" / "final", model / "dit")
+    PipelineConfig(**r["pipeline"]).save(model)
+    if install:
+        install_model(model)
+    return model
+
+
+def install_model(model: Path, dest: Path = ASSETS) -> None:
+    """Copy a pipeline folder's pipeline.json, vae/ and dit/ into `dest` (each part replaced whole)."""
+    dest.mkdir(parents=True, exist_ok=True)
+    for part in ("vae", "dit"):
+        tmp = dest / f".{part}.tmp"
+        if tmp.exists():
+            shutil.rmtree(tmp)
+        shutil.copytree(model / part, tmp)
+        if (dest / part).exists():
+            shutil.rmtree(dest / part)
+        tmp.rename(dest / part)
+    shutil.copyfile(model / "pipeline.json", dest / ".pipeline.json.tmp")
+    (dest / ".pipeline.json.tmp").replace(dest / "pipeline.json")
+
+
+def _step(run: Path) -> int:
+    state = run / "checkpoint" / "state.json"
+    return json.loads(state.read_text())["step"] if state.is_file() else 0
