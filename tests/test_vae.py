@@ -198,3 +198,11 @@ def test_chroma_weights_favour_coloured_pixels():
     w = chroma_weights(x, 4.0)
     assert w.mean().item() == pytest.approx(1.0)
     assert w[0, 0, 0, 0, 0] > 4 * w[0, 0, 0, 1, 0]
+
+
+def test_posterior_starts_nearly_deterministic():
+    # unit posterior noise at init drowns the small initial means and the decoder learns only the mean colour
+    torch.manual_seed(0)
+    m = VideoVAE(VAEConfig(channels=(8, 16), time_kernel=(1, 3), time_down=(True,)))
+    mean, logvar = m.encode_moments(clip(5, 16, 16))
+    assert logvar.mean().item() < -8

@@ -252,6 +252,10 @@ class VideoVAE(FolderModel, nn.Module):
         self.config = config
         self.encoder = Encoder(config)
         self.decoder = Decoder(config)
+        # Start with a nearly deterministic posterior (std e^-5): with log-variance 0 at init, unit noise drowns the
+        # encoder's small initial means and the decoder learns only the mean colour (grey) for a long time.
+        with torch.no_grad():
+            self.encoder.conv_out.conv.bias[config.latent_channels :].fill_(-10.0)
         for name, m in self.named_modules():
             if isinstance(m, CausalConv3d | Up):
                 m.key = name
