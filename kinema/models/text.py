@@ -51,7 +51,9 @@ class HFTextEncoder(TextEncoder):
 
     def __init__(self, path: str | os.PathLike, max_length: int = 77, cache_size: int = 4096, device=None):
         from transformers import AutoModel, AutoTokenizer
+        from transformers.utils import logging as hf_logging
 
+        hf_logging.disable_progress_bar()  # a local load is instant; its bar would only clutter stderr
         folder = Path(path)
         if not folder.is_dir():
             raise ValueError(f"text encoder '{folder}': no such folder (give a local Hugging Face model folder)")
