@@ -1,7 +1,13 @@
-"""`kinema generate ...` and `kinema eval generate ...`: flags in, pipeline calls, paths and figures out."""
+"""`kinema generate ...` and `kinema eval generate ...`: flags in, pipeline calls, paths and figures out.
+
+Safety (kinema.safety) is on: a refused prompt (or upsampled caption, shot, timeline text) or refused frames exit
+with status 3 and the reason, and nothing is written; every video is watermarked and C2PA-signed. `--safety FILE`
+takes the operator's configuration; `--unsafe-no-filter` skips the prompt and frame checks (research use, logged).
+"""
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from pathlib import Path
 from typing import Annotated
@@ -14,15 +20,34 @@ from kinema.io import VIDEO_SUFFIXES, VideoError, read_video
 Model = Annotated[str, typer.Option("--model", help="A model folder (pipeline.json, vae/, dit/) or 'default'.")]
 
 
-def load_pipeline(model: str, upsample_url: str | None = None, upsample_model: str | None = None):
-    """The pipeline of a model folder or the bundled default; bad folders are a clear error (exit 2)."""
+def load_pipeline(model: str, upsample_url: str | None = None, upsample_model: str | None = None, safety=None):
+    """The pipeline of a model folder or the bundled default, with its safety Guard (`safety` as Pipeline takes it);
+    bad folders or safety configurations are a clear error (exit 2)."""
     from kinema.pipeline import ChatUpsampler, Pipeline, load_default
 
     try:
         chat = ChatUpsampler(upsample_url, upsample_model or "default") if upsample_url else None
-        return load_default(upsampler=chat) if model == "default" else Pipeline.from_pretrained(model, upsampler=chat)
+        if model == "default":
+            return load_default(upsampler=chat, safety=safety)
+        return Pipeline.from_pretrained(model, upsampler=chat, safety=safety)
     except (ValueError, OSError) as e:
         fail(str(e))
+
+
+def safety_config(path: Path | None, unsafe_no_filter: bool, prompt: str):
+    """The operator's SafetyConfig (default: kinema.safety's defaults); `--unsafe-no-filter` turns moderation off
+    (logged) and keeps the watermark and C2PA signing."""
+    from kinema.cli_safety import refuse_blocked
+    from kinema.safety import SafetyConfig
+
+    try:
+        config = SafetyConfig.from_any(path)
+    except ValueError as e:
+        fail(f"--safety: {e}")
+    if unsafe_no_filter:
+        refuse_blocked(prompt, unsafe_no_filter=True)  # logs and warns; checks nothing
+        config = dataclasses.replace(config, moderation=False)
+    return config
 
 
 def _read(path: Path, what: str):
@@ -92,8 +117,17 @@ def generate(
     upsample_model: Annotated[str | None, typer.Option("--upsample-model", help="Model name at that URL.")] = None,
     model: Model = "default",
     progress: Annotated[bool, typer.Option("--progress/--no-progress", help="Show a progress bar.")] = True,
+    safety: Annotated[
+        Path | None, typer.Option("--safety", help="Safety configuration JSON (kinema.safety.SafetyConfig fields).")
+    ] = None,
+    unsafe_no_filter: Annotated[
+        bool, typer.Option("--unsafe-no-filter", help="Research only, logged: skip the prompt and frame checks.")
+    ] = False,
 ) -> None:
-    """Generate a video from a prompt (and images or videos); writes it and a contact sheet beside it."""
+    """Generate a video from a prompt (and images or videos); writes it and a contact sheet beside it. A prompt or
+    video that safety refuses exits with status 3 and the reason."""
+    from kinema.safety import Blocked
+
     suffix = output.suffix.lower()
     if suffix not in VIDEO_SUFFIXES:
         fail(f"-o '{output}': unknown format '{output.suffix}'; use one of {', '.join(VIDEO_SUFFIXES)}")
@@ -127,10 +161,14 @@ def generate(
         args["video"] = _read(video, "--video")
     if connect is not None:
         args["connect"] = (_read(connect[0], "--connect A"), _read(connect[1], "--connect B"))
-    pipe = load_pipeline(model, upsample_url, upsample_model)
+    config = safety_config(safety, unsafe_no_filter, prompt)
+    pipe = load_pipeline(model, upsample_url, upsample_model, safety=config)
     try:
         result = pipe(prompt, progress=progress, **args)
         path, sheet = result.save(output)
+    except Blocked as e:
+        typer.echo(f"refused: {e}", err=True)
+        raise typer.Exit(3) from None
     except (ValueError, VideoError) as e:
         fail(str(e))
     t, h, w = result.frames.shape[:3]
@@ -153,18 +191,24 @@ def eval_generate(
     steps: Annotated[int | None, typer.Option("--steps", help="Sampler steps (default: the model's).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object instead of a table.")] = False,
 ) -> None:
-    """Generate from scenes' captions (text, image and video conditions in turn), judge each; writes a report."""
+    """Generate from scenes' captions (text, image and video conditions in turn), judge each; writes a report.
+    The builtin suite's captions come from kinema's own world, so safety is off for it (the figures measure the
+    model alone); a JSONL suite's captions pass the default safety Guard (a refusal exits 3)."""
     from kinema.eval.generate import eval_generate as run_eval
     from kinema.eval.generate import load_suite
+    from kinema.safety import Blocked
 
     if n < 1:
         fail(f"--n {n}: must be at least 1")
     if out.exists() and not out.is_dir():
         fail(f"--out '{out}': exists and is not a folder")
-    pipe = load_pipeline(model)
+    pipe = load_pipeline(model, safety=False if suite == "builtin" else None)
     try:
         scenes = load_suite(suite, n, seed, pipe.config)
         result = run_eval(pipe, scenes, seed=seed, out=out, steps=steps, progress=not as_json)
+    except Blocked as e:
+        typer.echo(f"refused: {e}", err=True)
+        raise typer.Exit(3) from None
     except ValueError as e:
         fail(str(e))
     report(result, as_json, f"generation on {suite} (report: {out / 'report.html'})")

@@ -15,6 +15,13 @@ from kinema.world.sample import sample_scenes
 runner = CliRunner()
 
 
+@pytest.fixture(scope="module", autouse=True)
+def config_dir(tmp_path_factory):
+    with pytest.MonkeyPatch.context() as m:  # safety is on: the development C2PA CA goes here, not into the home
+        m.setenv("KINEMA_CONFIG_DIR", str(tmp_path_factory.mktemp("config")))
+        yield
+
+
 @pytest.fixture(scope="module")
 def model(tmp_path_factory):
     folder = tmp_path_factory.mktemp("model")
@@ -135,3 +142,80 @@ def test_eval_generate_reads_a_suite_file(model, tmp_path):
     suite.write_text(scenes[0].to_json() + "\n{not json\n")
     r = runner.invoke(app, [*args, "--out", str(tmp_path / "r2")])
     assert r.exit_code == 2 and "line 2: not a scene" in r.stderr
+
+
+# -- safety: on by default ----------------------------------------------------------------------------------------
+
+BLOCKED = "a naked woman in bed, explicit sex"
+
+
+def test_a_blocked_prompt_exits_3_with_the_reason_and_writes_nothing(model, tmp_path):
+    r = runner.invoke(app, ["generate", BLOCKED, "-o", str(tmp_path / "v.mp4"), "--model", model, "--no-progress"])
+    assert r.exit_code == 3, r.output
+    assert r.stderr.startswith("refused: blocked: sexual") and r.stderr.count("\n") == 1
+    assert list(tmp_path.iterdir()) == []
+    shot = ["generate", "a street at night", "--shot", f"{BLOCKED}:1", "-o", str(tmp_path / "v.mp4"), "--model", model]
+    r = runner.invoke(app, shot)
+    assert r.exit_code == 3 and "(in the shot prompt)" in r.stderr, r.output
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_blocked_frames_exit_3_and_write_nothing(model, tmp_path, monkeypatch):
+    from kinema.safety import Guard
+    from kinema.safety.moderation import Decision
+
+    refuse = Decision(False, ["reference_match"], {"reference_match": 1.0}, "blocked: emblem in 8 of 8 frames")
+    monkeypatch.setattr(Guard, "check_frames", lambda self, frames: refuse)
+    r = gen(model, tmp_path / "v.mp4", "--steps", "1", "--no-progress")
+    assert r.exit_code == 3 and r.stderr == "refused: blocked: emblem in 8 of 8 frames\n", r.output
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_generated_video_is_detected_and_verifies(model, tmp_path):
+    from kinema.pipeline import Pipeline
+    from kinema.safety import payload
+
+    r = gen(model, tmp_path / "v.mp4", "--seconds", "2", "--seed", "4", "--steps", "2", "--no-progress")
+    assert r.exit_code == 0, r.output
+    job = Pipeline.from_pretrained(model)("a red ball bounces to the right", seconds=2, seed=4, num_steps=2).info
+    assert job["watermark"][:4] == payload(job["model_id"], "")[:2].hex()  # the first 16 bits name the model
+    found = json.loads(runner.invoke(app, ["detect", str(tmp_path / "v.mp4"), "--json"]).stdout)
+    assert found["detected"] and found["payload"] == job["watermark"] and found["bit_accuracy"] >= 0.95
+    report = json.loads(runner.invoke(app, ["verify", str(tmp_path / "v.mp4"), "--json"]).stdout)
+    assert report["c2pa"]["present"] and report["c2pa"]["state"] == "Valid"
+    assert report["c2pa"]["actions"][0]["action"] == "c2pa.created"
+    assert report["c2pa"]["actions"][0]["parameters"]["model"] == job["model_id"]
+    assert report["watermark"]["detected"] and report["watermark"]["payload"] == job["watermark"]
+
+
+def test_unsafe_no_filter_is_logged_and_still_marks_and_signs(model, tmp_path, caplog):
+    out = tmp_path / "v.mp4"
+    r = runner.invoke(
+        app, ["generate", BLOCKED, "-o", str(out), "--model", model, "--steps", "1", "--unsafe-no-filter"]
+    )
+    assert r.exit_code == 0, r.output
+    assert "--unsafe-no-filter" in r.stderr and any("unsafe-no-filter" in m for m in caplog.messages)
+    report = json.loads(runner.invoke(app, ["verify", str(out), "--json"]).stdout)
+    assert report["c2pa"]["state"] == "Valid" and report["watermark"]["detected"]
+
+
+def test_the_operators_safety_file(model, tmp_path):
+    names = tmp_path / "people.txt"
+    names.write_text("Tom Hobbs\n")
+    config = tmp_path / "safety.json"
+    config.write_text(json.dumps({"people_lists": [str(names)], "c2pa": False}))
+    argv = ["generate", "a red ball rolls past t0m  h0bbs", "--model", model, "--steps", "1", "--no-progress"]
+    r = runner.invoke(app, [*argv, "-o", str(tmp_path / "a.mp4"), "--safety", str(config)])
+    assert r.exit_code == 3 and "Tom Hobbs" in r.stderr, r.output
+    r = runner.invoke(app, ["generate", "a red ball", "--model", model, "--steps", "1", "-o", str(tmp_path / "b.mp4")])
+    assert r.exit_code == 0, r.output  # without the file: the shipped lists, signed
+    config.write_text(json.dumps({"c2pa": False}))
+    r = runner.invoke(app, [*argv, "-o", str(tmp_path / "c.mp4"), "--safety", str(config)])
+    assert r.exit_code == 0, r.output
+    assert (
+        json.loads(runner.invoke(app, ["verify", str(tmp_path / "c.mp4"), "--json"]).stdout)["c2pa"]["present"] is False
+    )
+    config.write_text('{"colour": "red"}')
+    r = runner.invoke(app, [*argv, "-o", str(tmp_path / "d.mp4"), "--safety", str(config)])
+    assert r.exit_code == 2 and r.stderr.startswith("error: --safety: safety config: unknown keys ['colour']")
+    assert sorted(p.name for p in tmp_path.glob("*.mp4")) == ["b.mp4", "c.mp4"]

@@ -26,8 +26,10 @@ VAE = VAEConfig(latent_channels=4, channels=(8, 8, 16), time_kernel=(1, 1, 3), n
 DIT = DiTConfig(latent_channels=4, hidden=32, depth=2, heads=2, text_dim=16)
 
 
-def tiny(config: PipelineConfig = CONFIG) -> Pipeline:
-    return Pipeline.random(config, VAE, DIT)
+def tiny(config: PipelineConfig = CONFIG, safety=False) -> Pipeline:
+    """Safety off by default here: these tests are about generation (test_pipeline_safety.py tests the Guard's
+    place in the pipeline, with its defaults on)."""
+    return Pipeline.random(config, VAE, DIT, safety=safety)
 
 
 @pytest.fixture(scope="module")
@@ -60,7 +62,7 @@ def test_folder_roundtrip_gives_the_same_video(pipe, tmp_path):
     pipe.save_pretrained(tmp_path / "m")
     assert {p.name for p in (tmp_path / "m").iterdir()} == {"pipeline.json", "vae", "dit"}
     assert json.loads((tmp_path / "m" / "pipeline.json").read_text())["kind"] == "kinema-pipeline"
-    loaded = Pipeline.from_pretrained(tmp_path / "m")
+    loaded = Pipeline.from_pretrained(tmp_path / "m", safety=False)
     assert loaded.config == pipe.config
     a = pipe("a red ball", seed=3).frames
     b = loaded("a red ball", seed=3).frames

@@ -26,6 +26,7 @@ from ..models.vae import VAEConfig, VideoVAE
 from ..train.videos import to_frames, to_tensor
 from . import sampler as solver
 from .config import PipelineConfig, parse_size
+from .safety import Safety, check_texts, job_key, load_guard, model_id_of
 from .script import Script, timeline_text
 from .tasks import Job, group, latent_frames, make_job
 from .upsample import Upsampler, WorldUpsampler
@@ -74,9 +75,24 @@ def plan_windows(length: int, pinned: list[bool], window: int, context: int) -> 
 
 
 class Pipeline:
-    """Text encoder + DiT + VAE: `pipe(prompt, ...)` returns a Video."""
+    """Text encoder + DiT + VAE: `pipe(prompt, ...)` returns a Video.
 
-    def __init__(self, vae: VideoVAE, dit: DiT, text_encoder: TextEncoder, config: PipelineConfig, upsampler=None):
+    `safety` (kinema.safety, on by default): None or True, the default Guard; a Guard, a SafetyConfig, a dict or a
+    JSON file for the operator's configuration; False turns it off. The Guard checks every text before generation and
+    the frames after it (a refusal raises kinema.safety.Blocked), watermarks the frames with `model_id` and a hash of
+    the job, and the returned Video signs what it saves with C2PA.
+    """
+
+    def __init__(
+        self,
+        vae: VideoVAE,
+        dit: DiT,
+        text_encoder: TextEncoder,
+        config: PipelineConfig,
+        upsampler=None,
+        safety: Safety = None,
+        model_id: str = "kinema",
+    ):
         if text_encoder.dim != dit.config.text_dim:
             raise ValueError(f"text encoder gives {text_encoder.dim}-wide states, the DiT takes {dit.config.text_dim}")
         if vae.config.latent_channels != dit.config.latent_channels:
@@ -93,21 +109,28 @@ class Pipeline:
         self.vae, self.dit, self.text_encoder, self.config = vae.eval(), dit.eval(), text_encoder, config
         self.upsampler: Upsampler = upsampler or WorldUpsampler()
         self.device = next(dit.parameters()).device
+        self.model_id = model_id
+        self.guard = load_guard(safety, text_encoder)
 
     # -- folders ----------------------------------------------------------------------------------------------------
     @classmethod
-    def from_pretrained(cls, path: str | os.PathLike, device=None, upsampler=None) -> Pipeline:
-        """Load a model folder (pipeline.json, vae/, dit/)."""
+    def from_pretrained(
+        cls, path: str | os.PathLike, device=None, upsampler=None, safety: Safety = None, model_id: str | None = None
+    ) -> Pipeline:
+        """Load a model folder (pipeline.json, vae/, dit/); `model_id` defaults to kinema-<folder name>."""
         folder = Path(path)
         if not folder.is_dir():
             raise ValueError(f"model '{folder}': no such folder")
         config = PipelineConfig.load(folder)
         vae = VideoVAE.from_pretrained(folder / "vae").to(device)
         dit = DiT.from_pretrained(folder / "dit").to(device)
-        return cls(vae, dit, text_encoder(config.text_encoder, dit.config.text_dim, folder, device), config, upsampler)
+        encoder = text_encoder(config.text_encoder, dit.config.text_dim, folder, device)
+        return cls(vae, dit, encoder, config, upsampler, safety, model_id or model_id_of(folder))
 
     @classmethod
-    def random(cls, config: PipelineConfig, vae: VAEConfig, dit: DiTConfig, seed: int = 0) -> Pipeline:
+    def random(
+        cls, config: PipelineConfig, vae: VAEConfig, dit: DiTConfig, seed: int = 0, safety: Safety = None
+    ) -> Pipeline:
         """Untrained weights (for tests and speed measurements); the DiT's zero-initialised layers are moved off
         zero so that its output depends on every input."""
         torch.manual_seed(seed)
@@ -115,7 +138,8 @@ class Pipeline:
         with torch.no_grad():
             for p in model.parameters():
                 p.add_(0.02 * torch.randn_like(p))
-        return cls(VideoVAE(vae), model, text_encoder(config.text_encoder, dit.text_dim, Path(".")), config)
+        encoder = text_encoder(config.text_encoder, dit.text_dim, Path("."))
+        return cls(VideoVAE(vae), model, encoder, config, safety=safety, model_id="kinema-random")
 
     def save_pretrained(self, path: str | os.PathLike) -> None:
         self.vae.save_pretrained(Path(path) / "vae")
@@ -172,8 +196,6 @@ class Pipeline:
             raise ValueError(f"guidance {g}: must be a number >= 0")
         if method not in ("euler", "heun"):
             raise ValueError(f"sampler {method!r}: choose euler or heun")
-        # SAFETY HOOK (prompt): the Guard's prompt moderation (kinema.safety) checks `prompt`, `shots` and
-        # `timeline` here, before anything is generated (and job.script's upsampled captions once they exist).
         job = make_job(
             cfg,
             seconds=seconds,
@@ -193,13 +215,20 @@ class Pipeline:
         if loop and job.frames < 9:
             raise ValueError(f"a loop needs at least 9 frames, got {job.frames}; make it longer")
         upsample = cfg.upsample if upsample is None else upsample
+        checked: set[str] = set()  # texts the Guard passed: the prompt, shots, timeline, then the script built of them
+        if self.guard is not None:  # before the texts go to an upsampler or the model
+            texts = [("prompt", prompt)] + [("shot prompt", p) for p, _ in shots or []]
+            check_texts(self.guard, texts + [("timeline", w) for _, w in timeline or []], checked)
         job.script = self.script(prompt, shots, timeline, job, upsample)
+        if self.guard is not None:
+            what = "upsampled caption" if upsample else "combined prompt"
+            check_texts(self.guard, [(what, s.prompt) for s in job.script.shots], checked)
         latents = self.run(job, seed, steps, g, method, progress, on_progress)
         frames = self.decode(latents, job.height, job.width)
         frames = frames[: len(frames) if job.loop else job.frames]
-        # SAFETY HOOK (frames): the Guard's frame check, watermark and C2PA signing (kinema.safety) take `frames`
-        # here, on the only way out of the pipeline. The lead wires it.
         info = {
+            "model_id": self.model_id,
+            "prompt": prompt,
             "task": job.task,
             "prompts": [s.prompt for s in job.script.shots],
             "seed": seed,
@@ -207,9 +236,20 @@ class Pipeline:
             "guidance": g,
             "sampler": method,
             "size": f"{job.width}x{job.height}",
-            "seconds_taken": round(time.perf_counter() - t_start, 3),
+            "fps": job.fps,
+            "frames": len(frames),
         }
-        return Video(frames, job.fps, info)
+        if self.guard is not None:  # the only way out of the pipeline: check the frames, then mark them
+            from kinema.safety import Blocked, payload
+
+            decision = self.guard.check_frames(frames)
+            if not decision.allowed:
+                raise Blocked(decision)
+            if self.guard.config.watermark:
+                mark = payload(self.model_id, job_key(self.model_id, info))
+                frames, info["watermark"] = self.guard.watermark(frames, mark), mark.hex()
+        info["seconds_taken"] = round(time.perf_counter() - t_start, 3)
+        return Video(frames, job.fps, info, guard=self.guard)
 
     generate = __call__
 
@@ -375,7 +415,7 @@ def text_encoder(name: str, dim: int, folder: Path, device=None) -> TextEncoder:
     return HFTextEncoder(folder / name, device=device)
 
 
-def load_default(device=None, upsampler=None) -> Pipeline:
+def load_default(device=None, upsampler=None, safety: Safety = None) -> Pipeline:
     """The model shipped in kinema/assets (pipeline.json, vae/, dit/)."""
     missing = [
         p
@@ -387,4 +427,4 @@ def load_default(device=None, upsampler=None) -> Pipeline:
             f"the default model is not bundled yet ({', '.join(missing)} missing in {DEFAULT_MODEL}); "
             "pass a model folder (pipeline.json, vae/, dit/) instead"
         )
-    return Pipeline.from_pretrained(DEFAULT_MODEL, device, upsampler)
+    return Pipeline.from_pretrained(DEFAULT_MODEL, device, upsampler, safety, model_id="kinema-default")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -10,16 +11,20 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from ..io import write_contact_sheet, write_video
+from ..io import atomic_path, write_contact_sheet, write_video
+
+log = logging.getLogger("kinema.safety")
 
 
 @dataclass
 class Video:
-    """uint8 frames (T, H, W, 3) at `fps`; `info` records the prompt(s), seed and settings."""
+    """uint8 frames (T, H, W, 3) at `fps`; `info` records the prompt(s), seed and settings; `guard` (the pipeline's
+    kinema.safety Guard, None when safety is off) signs what save() writes."""
 
     frames: np.ndarray
     fps: float
     info: dict[str, Any] = field(default_factory=dict)
+    guard: Any = field(default=None, repr=False, compare=False)
 
     @property
     def seconds(self) -> float:
@@ -30,11 +35,26 @@ class Video:
         p = Path(path)
         return p.with_name(p.stem + ".sheet.png")
 
+    def sign(self, path: Path, title: str) -> None:
+        """C2PA-sign a written file in place (model id, and the prompt where the operator keeps it)."""
+        if self.guard is None or not self.guard.config.c2pa:
+            return
+        from kinema.safety.provenance import MIME
+
+        if path.suffix.lower() not in MIME:
+            log.warning("%s is not C2PA-signed: C2PA holds %s, not %s", title, ", ".join(MIME), path.suffix)
+            return
+        info = {"model_id": self.info.get("model_id", "kinema"), "prompt": self.info.get("prompt"), "title": title}
+        self.guard.sign(path, info)
+
     def save(self, path: str | os.PathLike, sheet: bool = True) -> tuple[Path, Path | None]:
         """Write the video (format from the suffix; .png takes a single frame) and, unless told not to, a contact
-        sheet beside it. Both are written atomically. Returns the paths."""
+        sheet beside it. Both are written atomically; with a guard the video is C2PA-signed before it appears (every
+        format but .webm, which C2PA cannot hold). Returns the paths."""
         p = Path(path)
-        write_video(p, self.frames, self.fps)
+        with atomic_path(p) as tmp:
+            write_video(tmp, self.frames, self.fps)
+            self.sign(tmp, p.name)
         if not sheet:
             return p, None
         write_contact_sheet(self.sheet_path(p), self.frames)

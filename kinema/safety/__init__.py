@@ -9,6 +9,10 @@ The pipeline's entry and exit call one `Guard`:
     d = guard.release(path, frames, fps, model_id=..., job=..., prompt=prompt)
     # release = check_frames -> watermark -> write MP4 atomically -> C2PA sign; a blocked video is never written
 
+`Guard.from_config(config, text_encoder=enc)` shares a MiniLM encoder the caller already holds (the pipeline's).
+`Blocked(decision)` is what the pipeline raises for a refused prompt or video (the CLI exits 3, the server fails the
+job with `moderation_blocked`).
+
 or the steps one by one: `check_frames(frames) -> Decision`, `watermark(frames, payload) -> frames` (payload: 6
 bytes from `payload(model_id, job)`), `sign(path, manifest_info)` with `manifest_info` = {"model_id", "prompt"?}.
 `kinema.safety.watermark.detect(frames)` reads the mark back; `kinema.safety.provenance.read(path)` the manifest.
@@ -43,6 +47,7 @@ class SafetyConfig:
     references: str | None = None  # folder of images that must not appear in frames
     frame_classifier: str | None = None  # a TorchScript .pt or torch.export .pt2 file
     frame_classifier_categories: list[str] = field(default_factory=list)
+    moderation: bool = True  # prompt and frame checks; False only for research (`--unsafe-no-filter`), logged
     frame_min_hits: int = 2  # frames a category must hit before a video is blocked
     frame_stride: int = 1  # check every n-th frame
     watermark: bool = True
@@ -75,6 +80,14 @@ class SafetyConfig:
         return cls(**config)
 
 
+class Blocked(Exception):
+    """Safety refused a prompt or a video; `decision` says why (str(e) is its one-line reason)."""
+
+    def __init__(self, decision: Decision):
+        super().__init__(decision.reason)
+        self.decision = decision
+
+
 def payload(model_id: str, job: str) -> bytes:
     """The 6-byte watermark payload: 16 bits of the model id's hash + 32 bits of the job's hash."""
     from .watermark import make_payload
@@ -85,7 +98,8 @@ def payload(model_id: str, job: str) -> bytes:
 class Guard:
     """The safety stack for one operator configuration; build it once, reuse it for every job."""
 
-    def __init__(self, config: SafetyConfig):
+    def __init__(self, config: SafetyConfig, text_encoder=None):
+        """`text_encoder`: a MiniLM encoder to share for prompt moderation (default: its own, loaded on first use)."""
         from .frames import FrameModerator, ReferenceMatcher, TorchFrameClassifier
         from .moderation import HEAD_DIR, Head, PromptModerator, load_lists
         from .watermark import Key
@@ -93,7 +107,7 @@ class Guard:
         self.config = config
         lists = load_lists(config.people_lists, config.brand_lists, config.default_lists)
         head = Head.load(Path(config.head) if config.head else HEAD_DIR)
-        self.prompts = PromptModerator(head, lists, config.thresholds)
+        self.prompts = PromptModerator(head, lists, config.thresholds, encoder=text_encoder)
         classifiers = []
         if config.references:
             classifiers.append(ReferenceMatcher.from_folder(config.references))
@@ -101,18 +115,24 @@ class Guard:
             classifiers.append(TorchFrameClassifier(config.frame_classifier, config.frame_classifier_categories))
         self.frames = FrameModerator(classifiers, min_frames=config.frame_min_hits, stride=config.frame_stride)
         self.key = Key(config.watermark_key)
+        if not config.moderation:
+            log.warning("safety: prompt and frame moderation are off (research use only)")
 
     @classmethod
-    def from_config(cls, config: SafetyConfig | dict | str | Path | None = None) -> Guard:
-        return cls(SafetyConfig.from_any(config))
+    def from_config(cls, config: SafetyConfig | dict | str | Path | None = None, text_encoder=None) -> Guard:
+        return cls(SafetyConfig.from_any(config), text_encoder)
 
     def check_prompt(self, text: str) -> Decision:
+        if not self.config.moderation:
+            return Decision(True, [], {}, "allowed (moderation off)")
         decision = self.prompts.check(text)
         if not decision.allowed:
             log.info("prompt refused: %s", decision.reason)
         return decision
 
     def check_frames(self, frames: np.ndarray) -> Decision:
+        if not self.config.moderation:
+            return Decision(True, [], {}, "allowed (moderation off)")
         return self.frames.check(frames)
 
     def watermark(self, frames: np.ndarray, payload: bytes) -> np.ndarray:

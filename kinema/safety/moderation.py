@@ -129,15 +129,24 @@ class PromptModerator:
     @property
     def encoder(self):
         if self._encoder is None:
+            from transformers.utils import logging as hf_logging
+
             from kinema.models.text import MiniLMEncoder
 
-            self._encoder = MiniLMEncoder()
+            shown = hf_logging.is_progress_bar_enabled()
+            hf_logging.disable_progress_bar()  # no loading bar inside a command's one-line answer
+            try:
+                self._encoder = MiniLMEncoder()
+            finally:
+                if shown:
+                    hf_logging.enable_progress_bar()
         return self._encoder
 
     @torch.no_grad()
     def scores(self, text: str) -> tuple[dict[str, float], dict[str, list[str]]]:
         """Head probabilities per category, raised to 1 where a list name matches; and the matches per category."""
-        probs = torch.sigmoid(self.head(embed(self.encoder, [normalize(text)])))[0]
+        emb = embed(self.encoder, [normalize(text)]).float().cpu()  # a shared encoder may sit on a GPU
+        probs = torch.sigmoid(self.head(emb))[0]
         scores = {c: float(p) for c, p in zip(self.head.categories, probs)}
         matches: dict[str, list[str]] = {}
         for term_list in self.lists:
