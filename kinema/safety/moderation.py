@@ -129,17 +129,9 @@ class PromptModerator:
     @property
     def encoder(self):
         if self._encoder is None:
-            from transformers.utils import logging as hf_logging
-
             from kinema.models.text import MiniLMEncoder
 
-            shown = hf_logging.is_progress_bar_enabled()
-            hf_logging.disable_progress_bar()  # no loading bar inside a command's one-line answer
-            try:
-                self._encoder = MiniLMEncoder()
-            finally:
-                if shown:
-                    hf_logging.enable_progress_bar()
+            self._encoder = MiniLMEncoder()
         return self._encoder
 
     @torch.no_grad()
