@@ -1,4 +1,5 @@
-"""The server on the real pipeline: a tiny random-weight model folder, every task through the openai SDK."""
+"""The server on the real pipeline: a tiny random-weight model folder, every task through the openai SDK; safety on
+by default (the moderation hook, the pipeline's Guard: moderation_blocked, watermark, C2PA)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,14 @@ import pytest
 pytest.importorskip("fastapi", reason="kinema serve needs the serve extra: pip install -e '.[serve]'")
 openai = pytest.importorskip("openai", reason="the SDK tests need the openai package (test extra)")
 
-from kinema.serve.generate import PipelineGenerator, load_generator, pipeline_available  # noqa: E402
+from kinema.serve.generate import (  # noqa: E402
+    ModerationBlocked,
+    PipelineGenerator,
+    Request,
+    load_generator,
+    make_moderator,
+    pipeline_available,
+)
 
 if not pipeline_available():
     pytest.skip("kinema.pipeline is not installed", allow_module_level=True)
@@ -22,6 +30,14 @@ from kinema.serve.app import Settings  # noqa: E402
 from kinema.serve.testing import LiveServer  # noqa: E402
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
+BLOCKED = "a naked woman in bed, explicit sex"
+
+
+@pytest.fixture(scope="module", autouse=True)
+def config_dir(tmp_path_factory):
+    with pytest.MonkeyPatch.context() as m:  # the development C2PA CA goes here, not into the user's home
+        m.setenv("KINEMA_CONFIG_DIR", str(tmp_path_factory.mktemp("config")))
+        yield
 
 
 @pytest.fixture(scope="module")
@@ -73,3 +89,54 @@ def test_every_task_through_the_sdk(model_dir, tmp_path):
         edit = client.videos.poll(client.videos.edit(video=("a.mp4", src), prompt="blue").id, poll_interval_ms=50)
         assert edit.status == "completed", edit.error
         assert frames(edit.id).shape == (12, 64, 96, 3)
+
+
+def test_safety_is_on_by_default_in_the_server(model_dir, tmp_path):
+    from kinema.safety import provenance
+    from kinema.safety.watermark import detect
+
+    settings = Settings(db=tmp_path / "jobs.db", poll_after_ms=50)  # the default moderation hook
+    with LiveServer(settings, lambda i: load_generator(str(model_dir))) as url:
+        client = openai.OpenAI(base_url=url + "/v1", api_key="unused", max_retries=0)
+        refused = client.videos.create_and_poll(prompt=BLOCKED, size="64x64", seconds="1", poll_interval_ms=50)
+        assert refused.status == "failed" and refused.error.code == "moderation_blocked"
+        assert refused.error.message.startswith("blocked: sexual")
+        video = client.videos.create_and_poll(prompt="a red ball", size="64x64", seconds="1", poll_interval_ms=50)
+        assert video.status == "completed", video.error
+        path = tmp_path / "v.mp4"
+        path.write_bytes(client.videos.download_content(video.id).content)
+    c2pa = provenance.read(path)
+    assert c2pa["state"] == "Valid" and c2pa["actions"][0]["parameters"]["model"] == f"kinema-{model_dir.name}"
+    assert detect(read_video(path)[0]).detected
+
+
+def test_the_pipelines_guard_fails_a_job_with_moderation_blocked(model_dir, tmp_path):
+    from kinema.serve.store import Store
+    from kinema.serve.worker import run_job
+
+    gen = load_generator(str(model_dir))
+    store = Store(tmp_path / "jobs.db")
+    base = dict(owner="local", task="text-to-video", model="m", size="64x64", seconds="1", seed=0)
+    for job_id, prompt in (("video_ok", "a red ball"), ("video_blocked", BLOCKED)):
+        store.create(base | dict(id=job_id, prompt=prompt, params={"width": 64, "height": 64, "seconds": 1.0}))
+        run_job(store, gen, store.claim(), 60, lambda p: None)  # the hook lets everything through
+    assert store.get("video_ok")["status"] == "completed"
+    blocked = store.get("video_blocked")
+    assert (blocked["status"], blocked["error_code"]) == ("failed", "moderation_blocked")
+    assert blocked["error_message"].startswith("blocked: sexual")
+    assert not list(store.job_dir("video_blocked").glob("*.mp4"))
+
+
+def test_refused_frames_become_moderation_blocked(model_dir):
+    from kinema.safety import Guard
+    from kinema.safety.moderation import Decision
+
+    class RefuseFrames(Guard):
+        def check_frames(self, frames):
+            return Decision(False, ["reference_match"], {}, "blocked: an emblem in 12 of 12 frames")
+
+    gen = PipelineGenerator(str(model_dir), safety=RefuseFrames.from_config({"c2pa": False}))
+    with pytest.raises(ModerationBlocked, match="an emblem in 12 of 12 frames"):
+        gen.generate(Request("text-to-video", "a red ball", 64, 64, 1.0, 0), lambda f: None)
+    assert make_moderator(gen.guard)(BLOCKED).startswith("blocked: sexual")
+    assert make_moderator(gen.guard)("a red ball") is None and make_moderator(False)(BLOCKED) is None

@@ -9,10 +9,13 @@ a clip: anything with `.frames` (T, H, W, 3), `.fps` and `.save(path)`. It repor
   progress and restarts in milliseconds. Image-to-video fades from the image into the scene; extend appends a new
   scene to the source; edit blends a new scene into the source (its structure stays).
 - `PipelineGenerator`: an adapter to `kinema.pipeline` (the real model): text-to-video, image-to-video, extend
-  (mode extend-forward) and edit, at the model's native size closest to the one asked for.
+  (mode extend-forward) and edit, at the model's native size closest to the one asked for. The pipeline's safety
+  Guard (on by default; `safety=` as the Pipeline takes it) checks the texts and frames, watermarks the frames and
+  C2PA-signs the saved video; a refusal inside it becomes `ModerationBlocked`.
 
 `moderate(prompt)` is the moderation hook: it returns a reason when a prompt is blocked (the job then fails with the
 error code `moderation_blocked`); a generator may also raise `ModerationBlocked` for frames it will not return.
+`make_moderator(safety)` gives the hook for an operator's configuration (or the Guard a PipelineGenerator holds).
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from __future__ import annotations
 import functools
 import importlib
 import importlib.util
+import logging
 import math
 import time
 import zlib
@@ -34,6 +38,7 @@ from PIL import Image
 from kinema.io import read_video, write_video
 
 TASKS = ("text-to-video", "image-to-video", "extend", "edit")
+log = logging.getLogger("kinema.serve")
 
 
 class Cancelled(Exception):
@@ -95,6 +100,26 @@ def moderate(prompt: str) -> str | None:
         return None
     decision = guard.check_prompt(prompt)
     return None if decision.allowed else decision.reason
+
+
+def make_moderator(safety: Any = None) -> Callable[[str], str | None]:
+    """The moderation hook for an operator's safety configuration: None, the default `moderate`; a Guard (e.g. a
+    PipelineGenerator's `guard`), a SafetyConfig, a dict or a JSON file path, that Guard; False, no moderation
+    (every prompt allowed, logged)."""
+    if safety is None:
+        return moderate
+    if safety is False:
+        log.warning("prompt moderation is off for this server")
+        return lambda prompt: None
+    from kinema.safety import Guard
+
+    guard = safety if hasattr(safety, "check_prompt") else Guard.from_config(safety)
+
+    def moderate_with(prompt: str) -> str | None:
+        decision = guard.check_prompt(prompt)
+        return None if decision.allowed else decision.reason
+
+    return moderate_with
 
 
 @functools.cache
@@ -173,11 +198,15 @@ class PipelineGenerator:
 
     MODES = {"extend": "extend-forward", "edit": "edit"}
 
-    def __init__(self, model: str, device: str | None = None):
+    def __init__(self, model: str, device: str | None = None, safety: Any = None):
         from kinema.pipeline import Pipeline, load_default  # the caller checked pipeline_available()
 
-        self.pipe = load_default(device) if model == "default" else Pipeline.from_pretrained(model, device)
-        self.name = "kinema-default" if model == "default" else f"kinema-{Path(model).resolve().name}"
+        if model == "default":
+            self.pipe = load_default(device, safety=safety)
+        else:
+            self.pipe = Pipeline.from_pretrained(model, device, safety=safety)
+        self.name = self.pipe.model_id  # kinema-default, or kinema-<folder name>
+        self.guard = self.pipe.guard  # None when safety is off
         self.sizes = tuple(parse_size(s) for s in self.pipe.config.sizes)
         self.max_seconds = float(self.pipe.config.max_seconds)
         self.seconds = (f"{self.pipe.config.seconds:g}",)  # the model's default length is accepted natively
@@ -190,9 +219,12 @@ class PipelineGenerator:
         if request.video is not None:
             kwargs["video"] = read_video(request.video)
             kwargs["mode"] = self.MODES[request.task]
-        # MODERATION HOOK (frames): the pipeline's safety guard sits inside this call; when it refuses, turn its
-        # error into ModerationBlocked here so the job fails with the code moderation_blocked.
-        return self.pipe(request.prompt, on_progress=on_progress, **kwargs)
+        from kinema.safety import Blocked
+
+        try:  # the pipeline's Guard checks the texts and the frames inside this call
+            return self.pipe(request.prompt, on_progress=on_progress, **kwargs)
+        except Blocked as e:
+            raise ModerationBlocked(str(e)) from None
 
 
 def parse_size(text: str) -> tuple[int, int]:
@@ -208,8 +240,9 @@ def closest_size(size: tuple[int, int], native: tuple[tuple[int, int], ...]) -> 
     return min(native, key=lambda s: (abs(math.log(s[0] / s[1]) - ratio), -s[0] * s[1]))
 
 
-def load_generator(model: str, device: str | None = None, **world_options: Any) -> Generator:
-    """'world' -> the stand-in; 'default' -> the shipped model; a folder -> that model (both need kinema.pipeline).
+def load_generator(model: str, device: str | None = None, safety: Any = None, **world_options: Any) -> Generator:
+    """'world' -> the stand-in; 'default' -> the shipped model; a folder -> that model (both need kinema.pipeline),
+    with `safety` as the Pipeline takes it (None: on, the defaults).
 
     Raises ValueError saying what is missing (no pipeline package, no bundled default, not a folder).
     """
@@ -219,4 +252,4 @@ def load_generator(model: str, device: str | None = None, **world_options: Any) 
         raise ValueError(f"--model {model}: kinema.pipeline is not installed; use --model world (the stand-in)")
     if model != "default" and not Path(model).is_dir():
         raise ValueError(f"--model {model!r}: not a folder; give a model folder, 'default' or 'world'")
-    return PipelineGenerator(model, device)
+    return PipelineGenerator(model, device, safety)
