@@ -24,10 +24,15 @@ import torch
 from .moderation import Decision
 
 WORK = 256  # frames and references are scaled so their shorter side is this many pixels
-MIN_MATCHES = 6
-MIN_INLIERS = 6
-RATIO = 0.75  # Lowe's ratio test
-LOW_RES = 48  # references are also described after a round trip through this size
+MIN_MATCHES = 4  # ratio-test matches before a geometric check is tried
+MIN_INLIERS = 6  # inliers of one frame's similarity transform that make a hit on their own
+WEAK_INLIERS = 4  # fewer inliers make a hit only when another frame agrees on the reference's scale and rotation
+AGREE_LOG_SCALE = 0.2  # frames agree when their scales differ by less than this (natural log) ...
+AGREE_DEGREES = 20.0  # ... and their rotations by less than this many degrees
+RATIO = 0.8  # Lowe's ratio test
+RANSAC_PIXELS = 6.0  # reprojection tolerance at WORK scale
+CONTRAST = 0.02  # SIFT contrast threshold: half OpenCV's default, since small frames arrive upscaled and soft
+LOW_RES = (48, 24)  # references are also described after a round trip through these sizes
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp")
 
 
@@ -40,8 +45,22 @@ def _grey(image: np.ndarray) -> np.ndarray:
     return grey
 
 
+def _sift() -> cv2.SIFT:
+    return cv2.SIFT_create(contrastThreshold=CONTRAST)
+
+
+def _describe(sift: cv2.SIFT, grey: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+    """Keypoint positions (K, 2) and RootSIFT descriptors (K, 128): L1-normalised, square-rooted SIFT, so that the
+    Euclidean distance compares them like the Hellinger kernel (Arandjelovic & Zisserman 2012)."""
+    kp, d = sift.detectAndCompute(grey, None)
+    if d is None:
+        return np.zeros((0, 2), np.float32), None
+    d = np.sqrt(d / (d.sum(axis=1, keepdims=True) + 1e-7)).astype(np.float32)
+    return np.float32([k.pt for k in kp]), d
+
+
 def _colour_variants(rgb: np.ndarray) -> list[np.ndarray]:
-    """The reference as given, hue-rotated by 1/3 and 2/3 of the circle, and with its grey inverted."""
+    """The reference as given, hue-rotated in steps of 1/6 of the circle, and each of those with its grey inverted."""
     hsv = cv2.cvtColor(rgb, cv2.COLOR_RGB2HSV)
     out = [rgb]
     for shift in (30, 60, 90, 120, 150):  # OpenCV hue runs 0..180
@@ -54,9 +73,25 @@ def _colour_variants(rgb: np.ndarray) -> list[np.ndarray]:
 @dataclass
 class Reference:
     name: str
-    descriptors: list[np.ndarray]  # one (K, 128) array per colour variant
+    descriptors: list[np.ndarray]  # one (K, 128) array per colour variant and resolution
     points: list[np.ndarray]  # matching (K, 2) keypoint positions
     size: tuple[int, int]  # (width, height) of the reference at WORK scale
+
+
+@dataclass(frozen=True)
+class Match:
+    """One frame's best geometric match: inliers of a similarity transform, the reference, its scale and rotation."""
+
+    inliers: int = 0
+    name: str | None = None
+    log_scale: float = 0.0
+    degrees: float = 0.0
+
+    def agrees(self, other: Match) -> bool:
+        turn = abs((self.degrees - other.degrees + 180) % 360 - 180)
+        return (
+            self.name == other.name and abs(self.log_scale - other.log_scale) < AGREE_LOG_SCALE and turn < AGREE_DEGREES
+        )
 
 
 class ReferenceMatcher:
@@ -64,7 +99,7 @@ class ReferenceMatcher:
 
     def __init__(self, references: list[Reference], category: str = "reference_match"):
         self.references, self.category = references, category
-        self.sift = cv2.SIFT_create()
+        self.sift = _sift()
         self.matcher = cv2.BFMatcher(cv2.NORM_L2)
 
     @property
@@ -73,7 +108,7 @@ class ReferenceMatcher:
 
     @classmethod
     def from_images(cls, images: dict[str, np.ndarray], category: str = "reference_match") -> ReferenceMatcher:
-        sift = cv2.SIFT_create()
+        sift = _sift()
         refs = []
         for name, rgb in images.items():
             descs, pts = [], []
@@ -81,14 +116,15 @@ class ReferenceMatcher:
             size = _grey(rgb).shape[::-1]
             for variant in _colour_variants(rgb):
                 grey = _grey(variant)
-                low = cv2.resize(
-                    cv2.resize(grey, (LOW_RES, LOW_RES), interpolation=cv2.INTER_AREA), size, cv2.INTER_CUBIC
-                )
-                for g in (grey, low):  # as given, and as it looks when it appears small in a frame
-                    kp, d = sift.detectAndCompute(g, None)
-                    if d is not None and len(kp) >= MIN_MATCHES:
+                lows = [
+                    cv2.resize(cv2.resize(grey, (r, r), interpolation=cv2.INTER_AREA), size, cv2.INTER_CUBIC)
+                    for r in LOW_RES
+                ]
+                for g in (grey, *lows):  # as given, and as it looks when it appears small in a frame
+                    p, d = _describe(sift, g)
+                    if d is not None and len(p) >= MIN_MATCHES:
                         descs.append(d)
-                        pts.append(np.float32([k.pt for k in kp]))
+                        pts.append(p)
             if not descs:
                 raise ValueError(f"reference image '{name}': too plain to match (fewer than {MIN_MATCHES} keypoints)")
             refs.append(Reference(name, descs, pts, size))
@@ -113,14 +149,13 @@ class ReferenceMatcher:
                 raise ValueError(f"reference image '{p}': cannot read it ({e})") from e
         return cls.from_images(images, category)
 
-    def frame_score(self, frame: np.ndarray) -> tuple[float, str | None]:
-        """Best inliers / MIN_INLIERS over references and colour variants, and the reference it came from."""
+    def match(self, frame: np.ndarray) -> Match:
+        """The best similarity transform from any reference (any colour variant) into the frame, by RANSAC inliers."""
         grey = _grey(frame)
-        kp, d = self.sift.detectAndCompute(grey, None)
-        if d is None or len(kp) < MIN_MATCHES:
-            return 0.0, None
-        frame_pts = np.float32([k.pt for k in kp])
-        best, best_name = 0, None
+        frame_pts, d = _describe(self.sift, grey)
+        if d is None or len(frame_pts) < MIN_MATCHES:
+            return Match()
+        best = Match()
         for ref in self.references:
             for ref_d, ref_pts in zip(ref.descriptors, ref.points):
                 pairs = self.matcher.knnMatch(ref_d, d, k=2)
@@ -129,31 +164,47 @@ class ReferenceMatcher:
                     continue
                 src = ref_pts[[m.queryIdx for m in good]]
                 dst = frame_pts[[m.trainIdx for m in good]]
-                H, mask = cv2.findHomography(src, dst, cv2.RANSAC, 5.0)
-                if H is None or not _plausible(H, ref.size, grey.shape[::-1]):
+                A, mask = cv2.estimateAffinePartial2D(src, dst, method=cv2.RANSAC, ransacReprojThreshold=RANSAC_PIXELS)
+                if A is None or not _plausible(A, ref.size, grey.shape[::-1]):
                     continue
-                inliers = int(mask.sum())
-                if inliers > best:
-                    best, best_name = inliers, ref.name
-        return best / MIN_INLIERS, best_name
+                inliers = _distinct(dst[mask[:, 0] > 0])
+                if inliers > best.inliers:
+                    log_scale, degrees = np.log(np.hypot(A[0, 0], A[1, 0])), np.degrees(np.arctan2(A[1, 0], A[0, 0]))
+                    best = Match(inliers, ref.name, float(log_scale), float(degrees))
+        return best
+
+    def frame_score(self, frame: np.ndarray) -> tuple[float, str | None]:
+        """This frame alone: inliers / MIN_INLIERS (>= 1 is a hit) and the reference it came from."""
+        m = self.match(frame)
+        return m.inliers / MIN_INLIERS, m.name
 
     def scores(self, frames: np.ndarray) -> tuple[np.ndarray, list[str | None]]:
-        """(T, 1) scores and the matched reference per frame."""
-        results = [self.frame_score(f) for f in frames]
-        return np.array([[s] for s, _ in results], np.float32), [n for _, n in results]
+        """(T, 1) scores and the matched reference per frame. A frame with WEAK_INLIERS..MIN_INLIERS - 1 inliers scores
+        1 (a hit) when another frame of the video agrees with its scale and rotation: chance matches on the world's
+        shapes do not repeat the same transform, an object that moves across the video does."""
+        matches = [self.match(f) for f in frames]
+        out = []
+        for i, m in enumerate(matches):
+            s = m.inliers / MIN_INLIERS
+            if WEAK_INLIERS <= m.inliers < MIN_INLIERS and any(
+                j != i and o.inliers >= WEAK_INLIERS and m.agrees(o) for j, o in enumerate(matches)
+            ):
+                s = 1.0
+            out.append([s])
+        return np.array(out, np.float32), [m.name for m in matches]
 
 
-def _plausible(H: np.ndarray, ref_size: tuple[int, int], frame_size: tuple[int, int]) -> bool:
-    """The reference's corners map to a convex quadrilateral inside the frame's neighbourhood, of a sensible size
-    (0.5 % to 150 % of the frame) and without extreme shear: RANSAC on repetitive texture finds degenerate maps."""
+def _distinct(points: np.ndarray) -> int:
+    """Inliers that land on distinct frame pixels (several reference keypoints may match one frame keypoint)."""
+    return len(np.unique(np.round(points).astype(np.int32), axis=0)) if len(points) else 0
+
+
+def _plausible(A: np.ndarray, ref_size: tuple[int, int], frame_size: tuple[int, int]) -> bool:
+    """The reference, mapped by the similarity A (2, 3), covers 0.5 % to 150 % of the frame."""
     w, h = ref_size
-    corners = cv2.perspectiveTransform(np.float32([[[0, 0]], [[w, 0]], [[w, h]], [[0, h]]]), H)[:, 0]
-    if not cv2.isContourConvex(corners.astype(np.float32)):
-        return False
-    area = cv2.contourArea(corners)
     fw, fh = frame_size
-    sides = np.linalg.norm(corners - np.roll(corners, 1, axis=0), axis=1)
-    return 0.005 * fw * fh < area < 1.5 * fw * fh and sides.max() < 4 * sides.min()
+    area = w * h * (A[0, 0] ** 2 + A[1, 0] ** 2)
+    return 0.005 * fw * fh < area < 1.5 * fw * fh
 
 
 class TorchFrameClassifier:
