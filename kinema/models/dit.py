@@ -17,7 +17,16 @@ from einops import rearrange
 from torch import Tensor, nn
 
 from .folder import FolderModel
-from .layers import RMSNorm, apply_rope, attention, modulate, rope_3d, timestep_embedding
+from .layers import (
+    RMSNorm,
+    apply_rope_complex,
+    attention,
+    modulate,
+    rms_norm,
+    rope_3d,
+    rope_complex,
+    timestep_embedding,
+)
 
 
 @dataclass(frozen=True)
@@ -127,16 +136,20 @@ class SelfAttention(nn.Module):
 
     def __init__(self, dim: int, heads: int, qk_norm: bool):
         super().__init__()
-        self.heads = heads
+        self.heads, self.qk_norm = heads, qk_norm
         self.qkv = nn.Linear(dim, 3 * dim)
         self.q_norm = RMSNorm(dim // heads) if qk_norm else nn.Identity()
         self.k_norm = RMSNorm(dim // heads) if qk_norm else nn.Identity()
         self.proj = nn.Linear(dim, dim)
 
-    def forward(self, x: Tensor, cos: Tensor, sin: Tensor) -> Tensor:
-        q, k, v = rearrange(self.qkv(x), "B L (K H D) -> K B H L D", K=3, H=self.heads)
-        q, k = apply_rope(self.q_norm(q), cos, sin), apply_rope(self.k_norm(k), cos, sin)
-        return self.proj(attention(q, k, v))  # (B, L, dim)
+    def forward(self, x: Tensor, rot: Tensor) -> Tensor:
+        """x (B, L, dim), rot (L, head/2) complex rotations -> (B, L, dim)."""
+        qkv = rearrange(self.qkv(x), "B L (K H D) -> B L K H D", K=3, H=self.heads)
+        qk, v = qkv.split([2, 1], dim=2)  # queries and keys are normed and rotated together, one kernel each
+        if self.qk_norm:
+            qk = rms_norm(qk, torch.stack([self.q_norm.scale, self.k_norm.scale])[:, None], self.q_norm.eps)
+        q, k = apply_rope_complex(qk, rot[:, None, None]).unbind(2)  # (B, L, H, D)
+        return self.proj(attention(q, k, v.squeeze(2)))
 
 
 class CrossAttention(nn.Module):
@@ -150,10 +163,12 @@ class CrossAttention(nn.Module):
         self.k_norm = RMSNorm(dim // heads) if qk_norm else nn.Identity()
         self.proj = nn.Linear(dim, dim)
 
-    def forward(self, x: Tensor, text: Tensor, mask: Tensor) -> Tensor:
-        q = rearrange(self.q(x), "B L (H D) -> B H L D", H=self.heads)
-        k, v = rearrange(self.kv(text), "B S (K H D) -> K B H S D", K=2, H=self.heads)
-        return self.proj(attention(self.q_norm(q), self.k_norm(k), v, mask=mask[:, None, None, :]))
+    def forward(self, x: Tensor, text: Tensor, mask: Tensor | None) -> Tensor:
+        """x (B, L, dim), text (B, S, dim), mask (B, S) or None (no padding) -> (B, L, dim)."""
+        q = rearrange(self.q(x), "B L (H D) -> B L H D", H=self.heads)
+        k, v = rearrange(self.kv(text), "B S (K H D) -> K B S H D", K=2, H=self.heads)
+        mask = None if mask is None else mask[:, None, None, :]
+        return self.proj(attention(self.q_norm(q), self.k_norm(k), v, mask=mask))
 
 
 class DiTBlock(nn.Module):
@@ -170,13 +185,13 @@ class DiTBlock(nn.Module):
         self.mlp = MLP(d, int(d * cfg.mlp_ratio))
         self.adaLN_modulation = nn.Sequential(nn.SiLU(), nn.Linear(d, 6 * d))
 
-    def forward(self, x: Tensor, c: Tensor, text: Tensor, mask: Tensor, cos: Tensor, sin: Tensor) -> Tensor:
+    def forward(self, x: Tensor, c: Tensor, text: Tensor, mask: Tensor | None, rot: Tensor) -> Tensor:
         # x (B, T, N, D): N tokens per latent frame; c (B, T, 1, D): each frame's timestep embedding
         shift1, scale1, gate1, shift2, scale2, gate2 = self.adaLN_modulation(c).chunk(6, dim=-1)
         h = modulate(self.norm1(x), shift1, scale1).flatten(1, 2)  # (B, T*N, D)
-        x = x + gate1 * self.attn(h, cos, sin).view_as(x)
+        x = torch.addcmul(x, gate1, self.attn(h, rot).view_as(x))  # x + gate1 * attn, one kernel
         x = x + self.cross(self.norm2(x).flatten(1, 2), text, mask).view_as(x)
-        return x + gate2 * self.mlp(modulate(self.norm3(x), shift2, scale2))
+        return torch.addcmul(x, gate2, self.mlp(modulate(self.norm3(x), shift2, scale2)))
 
 
 class FinalLayer(nn.Module):
@@ -244,9 +259,7 @@ class DiT(FolderModel, nn.Module):
         b, _, t_len, h_len, w_len = x.shape
         if text.ndim != 3 or text.shape[0] != b or text.shape[2] != cfg.text_dim:
             raise ValueError(f"text states must be ({b}, S, {cfg.text_dim}), got {tuple(text.shape)}")
-        if text_mask is None:
-            text_mask = torch.ones(text.shape[:2], dtype=torch.bool, device=x.device)
-        elif text_mask.shape != text.shape[:2]:
+        if text_mask is not None and text_mask.shape != text.shape[:2]:
             raise ValueError(f"text mask must be {tuple(text.shape[:2])}, got {tuple(text_mask.shape)}")
         tokens = patchify(x, cfg.patch)  # (B, L, patch_dim)
         grid = (t_len // cfg.patch[0], h_len // cfg.patch[1], w_len // cfg.patch[2])
@@ -255,10 +268,11 @@ class DiT(FolderModel, nn.Module):
         h = self.x_embed(tokens.to(self.x_embed.weight.dtype))
         h = rearrange(h, "b (t n) d -> b t n d", t=grid[0])  # (B, T', H'*W', D)
         y = torch.cat([self.text_null.expand(b, -1, -1).to(h.dtype), self.text_embed(text.to(h.dtype))], 1)
-        mask = torch.cat([text_mask.new_ones(b, 1), text_mask.bool()], 1)  # (B, 1 + S)
-        cos, sin = rope_3d(*grid, cfg.rope_axes, cfg.rope_theta, device=x.device)  # (L, head/2)
+        # (B, 1 + S); None when nothing is padding, so attention runs without a mask
+        mask = None if text_mask is None else torch.cat([text_mask.new_ones(b, 1), text_mask.bool()], 1)
+        rot = rope_complex(*rope_3d(*grid, cfg.rope_axes, cfg.rope_theta, device=x.device))  # (L, head/2)
         for block in self.blocks:
-            h = block(h, c, y, mask, cos, sin)
+            h = block(h, c, y, mask, rot)
         out = self.final(h, c).flatten(1, 2)  # (B, L, patch_dim)
         return unpatchify(out, cfg.patch, grid).to(x.dtype)
 

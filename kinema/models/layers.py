@@ -1,6 +1,6 @@
 """Transformer building blocks as small pure functions: 3D rotary embedding, modulation, RMS norm, attention.
 
-Attention tensors are (B, H, L, D): batch, heads, tokens, head size. Rotary tables are (L, D/2) angles' cos and sin
+Attention tensors are (B, L, H, D): batch, tokens, heads, head size. Rotary tables are (L, D/2) angles' cos and sin
 for a (t, h, w) token grid flattened in that order, the order `patchify` gives.
 """
 
@@ -40,18 +40,28 @@ def rope_3d(
     return angles.cos(), angles.sin()
 
 
+def rope_complex(cos: Tensor, sin: Tensor) -> Tensor:
+    """The rotations cos + i sin as one complex table, built once per forward and shared by every block."""
+    return torch.complex(cos.float(), sin.float())
+
+
 def apply_rope(x: Tensor, cos: Tensor, sin: Tensor) -> Tensor:
-    """Rotate each pair (x[2i], x[2i+1]) of x (B, H, L, D) by the angle whose cos, sin (L, D/2) are given: one
-    complex product (x[2i] + i x[2i+1]) (cos + i sin), which runs as one contiguous kernel (strided real pairs
-    were the slowest part of a CPU training step)."""
-    pairs = torch.view_as_complex(rearrange(x.float(), "... (d r) -> ... d r", r=2).contiguous())  # (B, H, L, D/2)
-    out = torch.view_as_real(pairs * torch.complex(cos.float(), sin.float()))
-    return rearrange(out, "... d r -> ... (d r)").type_as(x)
+    """Rotate each pair (x[2i], x[2i+1]) of x (..., D) by the angle whose cos, sin (broadcastable to (..., D/2))
+    are given."""
+    return apply_rope_complex(x, rope_complex(cos, sin))
+
+
+def apply_rope_complex(x: Tensor, rot: Tensor) -> Tensor:
+    """Rotate the pairs of x (..., D) by the unit complex numbers rot (broadcastable to (..., D/2)): one complex
+    product (x[2i] + i x[2i+1]) (cos + i sin), which runs as one contiguous kernel (strided real pairs were the
+    slowest part of a CPU training step)."""
+    pairs = torch.view_as_complex(rearrange(x.float(), "... (d r) -> ... d r", r=2).contiguous())
+    return rearrange(torch.view_as_real(pairs * rot), "... d r -> ... (d r)").type_as(x)
 
 
 def modulate(x: Tensor, shift: Tensor, scale: Tensor) -> Tensor:
-    """adaLN: x * (1 + scale) + shift, broadcast (per token or per frame)."""
-    return x * (1 + scale) + shift
+    """adaLN: x * (1 + scale) + shift, broadcast (per token or per frame), as one fused multiply-add."""
+    return torch.addcmul(shift, x, 1 + scale)
 
 
 def timestep_embedding(t: Tensor, dim: int, max_period: float = 10000.0, time_factor: float = 1000.0) -> Tensor:
@@ -72,12 +82,21 @@ class RMSNorm(nn.Module):
         self.scale = nn.Parameter(torch.ones(dim))
 
     def forward(self, x: Tensor) -> Tensor:
-        xf = x.float()
-        return (xf * torch.rsqrt(xf.pow(2).mean(-1, keepdim=True) + self.eps) * self.scale.float()).type_as(x)
+        return rms_norm(x, self.scale, self.eps)
+
+
+def rms_norm(x: Tensor, scale: Tensor, eps: float = 1e-6) -> Tensor:
+    """x / rms(x) * scale over the last axis in float32 (PyTorch's fused kernel); scale broadcasts, so one call can
+    norm queries and keys stacked on an axis with a gain each."""
+    xf = x.float()
+    return (F.rms_norm(xf, xf.shape[-1:], eps=eps) * scale.float()).type_as(x)
 
 
 def attention(q: Tensor, k: Tensor, v: Tensor, mask: Tensor | None = None) -> Tensor:
-    """Scaled dot-product attention of q (B, H, L, D) over k, v (B, H, S, D); mask (bool, True = attend)
-    broadcasts to (B, H, L, S). Returns (B, L, H*D)."""
-    out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+    """Scaled dot-product attention of q (B, L, H, D) over k, v (B, S, H, D); mask (bool, True = attend)
+    broadcasts to (B, H, L, S). Returns (B, L, H*D).
+
+    SDPA takes (B, H, L, D) views of the token-major tensors: its kernels read strides, so no copy is made either
+    way, and the CPU kernel writes its output token-major, so the merge of the heads is a view too."""
+    out = F.scaled_dot_product_attention(q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2), attn_mask=mask)
     return rearrange(out, "B H L D -> B L (H D)")
