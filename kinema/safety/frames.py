@@ -3,11 +3,14 @@
 A frame classifier maps frames (T, H, W, 3) uint8 to per-frame scores for its categories; the video is blocked when
 some category reaches its threshold on at least `min_frames` frames. Two kinds ship:
 
-- `ReferenceMatcher`: reference images an operator loads from a folder (logos, emblems, faces as images). SIFT
-  keypoints of each frame (upscaled so its shorter side is `WORK` pixels) are matched to each reference with Lowe's
-  ratio test, and a RANSAC homography must explain `MIN_INLIERS` of the matches. SIFT gives scale and rotation
-  invariance; colour shift is covered by describing each reference also under hue rotations and an inverted grey.
-  The score of a frame is its inlier count over MIN_INLIERS (>= 1 is a hit).
+- `ReferenceMatcher`: reference images an operator loads from a folder (logos, emblems, faces as images). RootSIFT
+  keypoints of each frame (upscaled so its shorter side is `WORK` pixels, at half OpenCV's contrast threshold so
+  small soft frames still give keypoints) are matched to each reference with Lowe's ratio test, and a RANSAC
+  similarity transform must explain `MIN_INLIERS` distinct frame points. SIFT gives scale and rotation invariance;
+  colour shift is covered by describing each reference also under hue rotations and an inverted grey, small
+  appearances by describing it after round trips through low resolutions. A frame with `WEAK_INLIERS` or more also
+  counts when another frame of the video agrees on the reference's scale and rotation. The score of a frame is its
+  inlier count over MIN_INLIERS (>= 1 is a hit).
 - `TorchFrameClassifier`: the operator's own torch model from a local path (TorchScript `.pt` or `torch.export`
   `.pt2`), taking (N, 3, H, W) float in [0, 1] and returning (N, C) probabilities (or logits with `logits=True`).
 """
