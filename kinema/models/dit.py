@@ -22,7 +22,7 @@ from .layers import (
     apply_rope_complex,
     attention,
     modulate,
-    rms_norm,
+    norm_rope,
     rope_3d,
     rope_complex,
     timestep_embedding,
@@ -146,9 +146,12 @@ class SelfAttention(nn.Module):
         """x (B, L, dim), rot (L, head/2) complex rotations -> (B, L, dim)."""
         qkv = rearrange(self.qkv(x), "B L (K H D) -> B L K H D", K=3, H=self.heads)
         qk, v = qkv.split([2, 1], dim=2)  # queries and keys are normed and rotated together, one kernel each
+        rot = rot[:, None, None]  # (L, 1, 1, head/2)
         if self.qk_norm:
-            qk = rms_norm(qk, torch.stack([self.q_norm.scale, self.k_norm.scale])[:, None], self.q_norm.eps)
-        q, k = apply_rope_complex(qk, rot[:, None, None]).unbind(2)  # (B, L, H, D)
+            qk = norm_rope(qk, torch.stack([self.q_norm.scale, self.k_norm.scale])[:, None], rot, self.q_norm.eps)
+        else:
+            qk = apply_rope_complex(qk, rot)
+        q, k = qk.unbind(2)  # (B, L, H, D)
         return self.proj(attention(q, k, v.squeeze(2)))
 
 
