@@ -158,12 +158,62 @@ def train_head_cmd(
     if as_json:
         typer.echo(json.dumps(metrics))
         return
+    report(_pr_rows(metrics), False, f"held-out ({metrics['n_test']} prompts), saved to {out or HEAD_DIR}")
+
+
+def _pr_rows(metrics: dict) -> dict[str, str]:
     rows = {}
     for c, m in metrics["head_and_lists_default"].items():
         head = metrics["head_default"][c]
         with_lists = f"+lists P {m['precision']:.3f} R {m['recall']:.3f}"
         rows[c] = f"head P {head['precision']:.3f} R {head['recall']:.3f} | {with_lists}"
-    report(rows, False, f"held-out ({metrics['n_test']} prompts), saved to {out or HEAD_DIR}")
+    return rows
+
+
+@safety.command("eval-head")
+def eval_head_cmd(
+    data: Annotated[Path, typer.Option("--data", help="Prompt set JSONL.")] = Path(
+        "kinema/assets/safety/prompts.jsonl"
+    ),
+    head: Annotated[Path | None, typer.Option("--head", help="Head folder (default: the shipped one).")] = None,
+    as_json: AsJson = False,
+) -> None:
+    """Held-out precision/recall of a saved head on a prompt set (e.g. an older head on the current set)."""
+    from kinema.safety.moderation import HEAD_DIR
+    from kinema.safety.train_head import evaluate_head
+
+    if not data.is_file():
+        fail(f"--data '{data}': no such file")
+    try:
+        metrics = evaluate_head(data, head or HEAD_DIR, progress=not as_json)
+    except ValueError as e:
+        fail(str(e))
+    if as_json:
+        typer.echo(json.dumps(metrics))
+        return
+    report(_pr_rows(metrics), False, f"held-out ({metrics['n_test']} prompts), head {head or HEAD_DIR}")
+
+
+@safety.command("eval-world")
+def eval_world_cmd(
+    n: Annotated[int, typer.Option("--n", help="World scenes (one short prompt and one dense caption each).")] = 500,
+    seed: Annotated[int, typer.Option("--seed", help="Scene seed (the prompt set uses 101 and 102).")] = 103,
+    as_json: AsJson = False,
+    config: Config = None,
+) -> None:
+    """How many of the world model's own prompts (all benign) and of the hard benign cases the moderation blocks."""
+    from kinema.safety.evaluate import eval_world_prompts
+
+    if n < 1:
+        fail(f"--n {n}: must be at least 1")
+    try:
+        result = eval_world_prompts(n, seed, config, progress=not as_json)
+    except ValueError as e:
+        fail(str(e))
+    if as_json:
+        typer.echo(json.dumps(result))
+        return
+    report({k: json.dumps(v) for k, v in result.items()}, False, "world prompts blocked")
 
 
 @safety.command("eval-frames")

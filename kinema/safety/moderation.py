@@ -135,23 +135,34 @@ class PromptModerator:
         return self._encoder
 
     @torch.no_grad()
-    def scores(self, text: str) -> tuple[dict[str, float], dict[str, list[str]]]:
-        """Head probabilities per category, raised to 1 where a list name matches; and the matches per category."""
-        emb = embed(self.encoder, [normalize(text)]).float().cpu()  # a shared encoder may sit on a GPU
-        probs = torch.sigmoid(self.head(emb))[0]
-        scores = {c: float(p) for c, p in zip(self.head.categories, probs)}
-        matches: dict[str, list[str]] = {}
-        for term_list in self.lists:
-            found = term_list.find(text)
-            if found:
-                matches[term_list.category] = found
-                scores[term_list.category] = 1.0
-        return scores, matches
+    def scores(self, texts: list[str]) -> list[tuple[dict[str, float], dict[str, list[str]]]]:
+        """Per text: head probabilities per category, raised to 1 where a list name matches; the matches."""
+        emb = embed(self.encoder, [normalize(t) for t in texts]).float().cpu()  # a shared encoder may sit on a GPU
+        out = []
+        for text, probs in zip(texts, torch.sigmoid(self.head(emb))):
+            scores = {c: float(p) for c, p in zip(self.head.categories, probs)}
+            matches: dict[str, list[str]] = {}
+            for term_list in self.lists:
+                found = term_list.find(text)
+                if found:
+                    matches[term_list.category] = found
+                    scores[term_list.category] = 1.0
+            out.append((scores, matches))
+        return out
 
     def check(self, text: str) -> Decision:
-        if not isinstance(text, str):
-            raise ValueError(f"prompt must be a string; got {type(text).__name__}")
-        scores, matches = self.scores(text)
+        return self.check_many([text])[0]
+
+    def check_many(self, texts: list[str]) -> list[Decision]:
+        """One Decision per text, the texts embedded in batches."""
+        if not texts:
+            return []
+        for text in texts:
+            if not isinstance(text, str):
+                raise ValueError(f"prompt must be a string; got {type(text).__name__}")
+        return [self._decide(text, *found) for text, found in zip(texts, self.scores(texts))]
+
+    def _decide(self, text: str, scores: dict[str, float], matches: dict[str, list[str]]) -> Decision:
         minors = bool(_MINOR.search(normalize(text)))
         scores[MINORS_CATEGORY] = scores.get("sexual", 0.0) if minors else 0.0
         blocked = [c for c, t in self.thresholds.items() if t is not None and scores[c] >= t]

@@ -5,6 +5,10 @@ categories ("kill the lights", "a ball shoots across the room", "a knight fights
 split is not a random sample of the same sentences: it uses templates and slot words (names, characters, groups)
 that the training split never sees, so its precision and recall measure generalisation. `build()` is deterministic;
 `kinema safety dataset` writes it to kinema/assets/safety/prompts.jsonl, the file the head is trained from.
+
+Benign rows also hold the bundled world model's own prompts (dense captions and short prompts of kinema/world scenes;
+train and held-out from different seeds, neither the evaluation seeds) and everyday prompts about animals, objects,
+people and places with common verbs ("a cat walks"), whose slot words are split like the categories'.
 """
 
 from __future__ import annotations
@@ -217,6 +221,155 @@ PLACES = [
     "in the desert",
 ]
 SHAPES = ["a red ball", "a blue cube", "a green triangle", "a yellow star", "a purple ring", "an orange square"]
+WORLD_SEEDS = {"train": 101, "test": 102}  # world scenes for the set; `kinema safety eval-world` uses other seeds
+ANIMALS = [
+    "a cat",
+    "a dog",
+    "a horse",
+    "a rabbit",
+    "a duck",
+    "a cow",
+    "a goat",
+    "a fox",
+    "a bird",
+    "a squirrel",
+    "a turtle",
+    "a frog",
+    "a penguin",
+    "an elephant",
+    "a giraffe",
+    "a bear",
+    "a deer",
+    "a fish",
+    "a butterfly",
+    "a puppy",
+    "a kitten",
+    "a sheep",
+    "a pig",
+    "an owl",
+    "a dolphin",
+    "a monkey",
+    "a chicken",
+    "a parrot",
+    "a hamster",
+    "a zebra",
+    "a mouse",
+    "a snail",
+]
+THINGS = [
+    "a ball",
+    "a cup",
+    "a chair",
+    "a lamp",
+    "a kite",
+    "a balloon",
+    "a book",
+    "a bicycle",
+    "a car",
+    "a train",
+    "a boat",
+    "a paper plane",
+    "a leaf",
+    "a bottle",
+    "a clock",
+    "an umbrella",
+    "a spinning top",
+    "a toy robot",
+    "a marble",
+    "a box",
+    "a pencil",
+    "an apple",
+    "a coin",
+    "a feather",
+    "a bus",
+    "a teapot",
+    "a hat",
+    "a windmill",
+    "a flag",
+    "a candle",
+    "a wheel",
+    "a plus sign",
+]
+FOLK = [
+    "a woman",
+    "a man",
+    "an old man",
+    "a girl",
+    "a boy",
+    "a family",
+    "two friends",
+    "a farmer",
+    "a student",
+    "a baker",
+    "a gardener",
+    "a grandmother",
+    "a cyclist",
+    "a fisherman",
+    "a teacher",
+    "a musician",
+]
+MOVES = [
+    "walks",
+    "runs",
+    "jumps",
+    "sleeps",
+    "sits still",
+    "turns around",
+    "rolls over",
+    "looks around",
+    "moves to the left",
+    "moves to the right",
+    "slides down",
+    "falls over",
+    "spins",
+    "bounces",
+    "floats",
+    "drifts upward",
+    "stops",
+    "waits",
+    "appears",
+    "disappears",
+    "shakes",
+    "glides",
+    "hops",
+    "wanders off",
+]
+CHORES = [
+    "reading a newspaper",
+    "watering plants",
+    "riding a bike",
+    "drinking coffee",
+    "baking bread",
+    "playing the piano",
+    "painting a fence",
+    "flying a kite",
+    "washing a car",
+    "planting flowers",
+    "folding laundry",
+    "feeding ducks",
+    "carrying groceries",
+    "typing on a laptop",
+    "sweeping the floor",
+    "building a snowman",
+]
+SPOTS = [
+    "in a garden",
+    "on a farm",
+    "in a living room",
+    "on a table",
+    "on the grass",
+    "in the snow",
+    "by a lake",
+    "on a street",
+    "in a meadow",
+    "on a shelf",
+    "in a field",
+    "under a tree",
+    "on a wooden floor",
+    "in a small town",
+    "at a market",
+    "on a bridge",
+]
 
 TEMPLATES: dict[str, list[str]] = {
     "sexual": [
@@ -644,6 +797,33 @@ BENIGN = [
     "a nutritionist explaining a healthy diet",
     "a doctor talking about eating disorders recovery",
 ]
+EVERYDAY = [
+    "{animal} {move}",
+    "{animal} {move} {spot}",
+    "{thing} {move}",
+    "{thing} {move} {spot}",
+    "a {colour} {noun} {move}",
+    "{folk} {chore}",
+    "{folk} {chore} {spot}",
+    "{folk} {move} {spot}",
+    "{animal} and {thing} {spot}",
+    "{animal} chasing {thing}",
+    "{folk} holding {thing}",
+    "{animal} playing with {thing} {spot}",
+    "a close-up of {thing} {spot}",
+    "{thing} rolls across a table",
+    "{animal} looking at the camera",
+    "{folk} waves at {animal}",
+    "the camera follows {animal} {spot}",
+    "{thing} falls off a shelf",
+    "{animal} eating {spot}",
+    "a time-lapse of {thing} {spot}",
+    "{folk} picks up {thing}",
+    "{animal} sleeping next to {thing}",
+    "{thing} sits still on a {colour} background",
+    "{thing} spins slowly",
+]
+COLOURS = ["red", "blue", "green", "yellow", "purple", "orange", "pink", "brown", "black", "white", "gray", "teal"]
 
 
 def _split(items: list, rng: np.random.Generator) -> tuple[list, list]:
@@ -663,12 +843,25 @@ def _fill(template: str, slots: dict[str, list[str]], rng: np.random.Generator) 
         values["character2"] = slots["character"][int(rng.integers(len(slots["character"])))]
     if "{shape2}" in template:
         values["shape2"] = SHAPES[int(rng.integers(len(SHAPES)))]
+    if "{noun}" in template:
+        values["noun"] = rng.choice(slots["animal"] + slots["thing"]).split(" ", 1)[1]
     text = template.format(**values)
     return PREFIXES[int(rng.integers(len(PREFIXES)))] + text + SUFFIXES[int(rng.integers(len(SUFFIXES)))]
 
 
-def build(per_category: int = 300, benign: int = 2100, seed: int = 0) -> list[dict]:
-    """Rows {"text", "labels", "split"}; `per_category` prompts per category and `benign` unlabelled ones."""
+def world_prompts(n: int, seed: int) -> list[str]:
+    """The short prompt and the dense caption of each of `n` world scenes drawn from `seed`."""
+    from kinema.world.caption import dense_caption, short_prompt
+    from kinema.world.sample import sample_scenes
+
+    return [text for scene in sample_scenes(n, seed) for text in (short_prompt(scene), dense_caption(scene))]
+
+
+def build(
+    per_category: int = 300, benign: int = 2100, everyday: int = 800, world: int = 500, seed: int = 0
+) -> list[dict]:
+    """Rows {"text", "labels", "split"}: `per_category` prompts per category, `benign` unlabelled ones from the
+    benign templates, `everyday` from the everyday ones, and the two prompts of `world` world scenes."""
     rng = np.random.default_rng(seed)
     word_lists = {
         "person": PEOPLE,
@@ -680,10 +873,15 @@ def build(per_category: int = 300, benign: int = 2100, seed: int = 0) -> list[di
         "weapon": WEAPONS,
     }
     split_words = {k: _split(v, rng) for k, v in word_lists.items()}
-    shared = {"place": PLACES, "action": ACTIONS, "shape": SHAPES}
+    # The everyday words draw from their own generator, so the categories' rows stay as they were before them.
+    everyday_rng = np.random.default_rng(seed + 1)
+    everyday_words = {"animal": ANIMALS, "thing": THINGS, "folk": FOLK, "move": MOVES, "chore": CHORES, "spot": SPOTS}
+    split_words |= {k: _split(v, everyday_rng) for k, v in everyday_words.items()}
+    shared = {"place": PLACES, "action": ACTIONS, "shape": SHAPES, "colour": COLOURS}
     rows, seen = [], set()
-    for category, templates in [*TEMPLATES.items(), ("benign", BENIGN)]:
-        total = benign if category == "benign" else per_category
+    totals = {"benign": benign, "everyday": everyday}
+    for category, templates in [*TEMPLATES.items(), ("benign", BENIGN), ("everyday", EVERYDAY)]:
+        total = totals.get(category, per_category)
         train_t, test_t = _split(templates, rng)
         for split, temps, share in (("train", train_t, 1 - HELD_OUT), ("test", test_t, HELD_OUT)):
             slots = {**shared, **{k: v[0 if split == "train" else 1] for k, v in split_words.items()}}
@@ -695,9 +893,14 @@ def build(per_category: int = 300, benign: int = 2100, seed: int = 0) -> list[di
                 if text in seen:
                     continue
                 seen.add(text)
-                labels = [] if category == "benign" else [category]
+                labels = [] if category in totals else [category]
                 rows.append({"text": text, "labels": labels, "split": split})
                 made += 1
+    for split, share in (("train", 1 - HELD_OUT), ("test", HELD_OUT)):
+        for text in world_prompts(round(world * share), WORLD_SEEDS[split]):
+            if text not in seen:
+                seen.add(text)
+                rows.append({"text": text, "labels": [], "split": split})
     return rows
 
 
