@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 
 from kinema import flow
 from kinema.models.dit import PRESETS, DiT, DiTConfig, param_count, patchify, preset, unpatchify
-from kinema.models.layers import apply_rope, rope_3d
+from kinema.models.layers import _NormRope, apply_rope, norm_rope, rope_3d
 
 TINY = DiTConfig(latent_channels=4, hidden=32, depth=2, heads=2, text_dim=16)
 
@@ -75,6 +75,20 @@ def test_rope_scores_depend_only_on_offsets():
     assert torch.allclose(score((0, 1, 0), (0, 1, 0)), q @ k, atol=1e-4)
     small = rope_3d(2, 3, 4, dims)[0].view(2, 3, 4, 8)  # a smaller grid is the corner of a larger one
     assert torch.allclose(small, cos.view(3, 5, 7, 8)[:2, :3, :4])
+
+
+@pytest.mark.parametrize("rotate", [True, False])
+def test_norm_rope_is_rms_norm_then_rope_with_exact_gradients(rotate):
+    """The fused QK norm + RoPE (hand-written backward) equals the composite and passes gradcheck."""
+    torch.manual_seed(0)
+    cos, sin = rope_3d(2, 2, 3, (8, 4, 4))  # (12, 8)
+    rot = torch.complex(cos.double(), sin.double())[:, None, None] if rotate else None  # (L, 1, 1, 8)
+    x = torch.randn(2, 12, 2, 3, 16, dtype=torch.double, requires_grad=True)  # (B, L, q/k, H, D)
+    scale = torch.randn(2, 1, 16, dtype=torch.double, requires_grad=True)  # a gain each for q and k
+    normed = x * torch.rsqrt(x.square().mean(-1, keepdim=True) + 1e-6) * scale
+    want = apply_rope(normed, cos[:, None, None], sin[:, None, None]) if rotate else normed
+    assert torch.allclose(norm_rope(x.float(), scale, rot), want.float(), atol=1e-5)
+    assert torch.autograd.gradcheck(lambda x, s: _NormRope.apply(x, s, rot, 1e-6), (x, scale))
 
 
 @torch.no_grad()

@@ -69,13 +69,17 @@ class _NormRope(torch.autograd.Function):
         r = torch.rsqrt(x.square().mean(-1, keepdim=True) + eps)
         xhat = x * r
         ctx.save_for_backward(xhat, r, scale, rot)
+        if rot is None:
+            return xhat * scale
         return torch.view_as_real(torch.view_as_complex((xhat * scale).unflatten(-1, (-1, 2))) * rot).flatten(-2)
 
     @staticmethod
     def backward(ctx, grad: Tensor):
         xhat, r, scale, rot = ctx.saved_tensors
-        g = torch.view_as_complex(grad.unflatten(-1, (-1, 2)).contiguous()) * rot.conj()
-        g = torch.view_as_real(g).flatten(-2)  # gradient before the rotation
+        g = grad
+        if rot is not None:  # the gradient before the rotation
+            g = torch.view_as_real(torch.view_as_complex(grad.unflatten(-1, (-1, 2)).contiguous()) * rot.conj())
+            g = g.flatten(-2)
         grad_scale = None
         if ctx.needs_input_grad[1]:
             dims = [i for i in range(g.ndim) if i < g.ndim - scale.ndim or scale.shape[i - g.ndim + scale.ndim] == 1]
@@ -85,9 +89,9 @@ class _NormRope(torch.autograd.Function):
         return grad_x, grad_scale, None, None
 
 
-def norm_rope(x: Tensor, scale: Tensor, rot: Tensor, eps: float = 1e-6) -> Tensor:
+def norm_rope(x: Tensor, scale: Tensor, rot: Tensor | None, eps: float = 1e-6) -> Tensor:
     """RMS-norm x (..., D) in float32 with a gain `scale` (broadcastable to x), then rotate its pairs by the
-    complex `rot` (broadcastable to (..., D/2)): the same as apply_rope_complex(rms_norm(x, scale), rot)."""
+    complex `rot` (broadcastable to (..., D/2)) unless it is None."""
     return _NormRope.apply(x.float().contiguous(), scale.float(), rot, eps).type_as(x)
 
 
@@ -114,14 +118,7 @@ class RMSNorm(nn.Module):
         self.scale = nn.Parameter(torch.ones(dim))
 
     def forward(self, x: Tensor) -> Tensor:
-        return rms_norm(x, self.scale, self.eps)
-
-
-def rms_norm(x: Tensor, scale: Tensor, eps: float = 1e-6) -> Tensor:
-    """x / rms(x) * scale over the last axis in float32 (PyTorch's fused kernel); scale broadcasts, so one call can
-    norm queries and keys stacked on an axis with a gain each."""
-    xf = x.float()
-    return (F.rms_norm(xf, xf.shape[-1:], eps=eps) * scale.float()).type_as(x)
+        return norm_rope(x, self.scale, None, self.eps)
 
 
 def attention(q: Tensor, k: Tensor, v: Tensor, mask: Tensor | None = None) -> Tensor:
