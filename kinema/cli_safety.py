@@ -7,7 +7,6 @@ with status 3 and the reason; `--unsafe-no-filter` skips the check and is logged
 from __future__ import annotations
 
 import json
-import logging
 from pathlib import Path
 from typing import Annotated
 
@@ -18,7 +17,6 @@ from kinema.cli_models import fail, report
 safety = typer.Typer(help="Safety: the prompt set, the moderation head, measurements.", no_args_is_help=True)
 AsJson = Annotated[bool, typer.Option("--json", help="Print one JSON object instead of a table.")]
 Config = Annotated[Path | None, typer.Option("--config", help="A safety configuration JSON (SafetyConfig fields).")]
-log = logging.getLogger("kinema.safety")
 
 
 def register(app: typer.Typer) -> None:
@@ -41,8 +39,9 @@ def _guard(config: Path | None):
 def refuse_blocked(prompt: str, unsafe_no_filter: bool = False, config: Path | None = None):
     """For generation commands: exit 3 with the reason if the prompt is blocked; returns the Guard (None if skipped)."""
     if unsafe_no_filter:
-        log.warning("--unsafe-no-filter: prompt moderation skipped for research use (prompt %r)", prompt)
-        typer.echo("warning: --unsafe-no-filter: prompt moderation is off (research use only; logged)", err=True)
+        from kinema.safety import announce_moderation_off
+
+        announce_moderation_off(f"--unsafe-no-filter, prompt {prompt!r}")
         return None
     guard = _guard(config)
     decision = guard.check_prompt(prompt)

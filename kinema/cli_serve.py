@@ -32,6 +32,12 @@ def serve(
     max_upload_mb: Annotated[float, typer.Option("--max-upload-mb", help="Largest request body, MiB (413).")] = 32.0,
     max_prompt: Annotated[int, typer.Option("--max-prompt-chars", help="Longest prompt, characters.")] = 2000,
     ttl_hours: Annotated[float, typer.Option("--ttl-hours", help="Hours a finished video's files are kept.")] = 24.0,
+    safety: Annotated[
+        Path | None, typer.Option("--safety", help="Safety configuration JSON (kinema.safety.SafetyConfig fields).")
+    ] = None,
+    unsafe_no_filter: Annotated[
+        bool, typer.Option("--unsafe-no-filter", help="Research only, logged: skip the prompt and frame checks.")
+    ] = False,
 ) -> None:  # fmt: skip
     """Serve OpenAI's Videos API (for the `openai` SDK with base_url=http://HOST:PORT/v1) and a web page at /."""
     if importlib.util.find_spec("fastapi") is None or importlib.util.find_spec("uvicorn") is None:
@@ -49,8 +55,10 @@ def serve(
     if db.exists() and db.is_dir():
         fail(f"--db '{db}': is a folder; give a file path such as {db / 'jobs.db'}")
 
+    config = _safety_config(safety, unsafe_no_filter)
+
     from kinema.serve.app import Settings
-    from kinema.serve.generate import load_generator, pipeline_available
+    from kinema.serve.generate import load_generator, make_moderator, pipeline_available
     from kinema.serve.server import bind_host, run
 
     devices: list[str | None] = [None]
@@ -61,7 +69,7 @@ def serve(
             devices = [f"cuda:{i}" for i in range(torch.cuda.device_count())]
     workers = workers or len(devices)
     try:
-        first = load_generator(model, devices[0])
+        first = load_generator(model, devices[0], safety=config)
     except ValueError as e:
         if model != "default":
             fail(str(e))
@@ -69,9 +77,12 @@ def serve(
         model, devices = "world", [None]
         first = load_generator(model)
     generators = {0: first}
+    # The first pipeline's Guard moderates the server's prompts too: one configuration, one MiniLM. The world
+    # stand-in has no Guard; it gets one built from the configuration.
+    moderator = make_moderator(getattr(first, "guard", None) or config)
 
     def make_generator(i: int):
-        return generators.pop(i, None) or load_generator(model, devices[i % len(devices)])
+        return generators.pop(i, None) or load_generator(model, devices[i % len(devices)], safety=config)
 
     settings = Settings(
         db=db,
@@ -81,6 +92,7 @@ def serve(
         max_upload_bytes=int(max_upload_mb * 2**20),
         max_prompt_chars=max_prompt,
         ttl_seconds=int(ttl_hours * 3600),
+        moderator=moderator,
     )
     bound, note = bind_host(host, keys)
     if note:
@@ -89,3 +101,19 @@ def serve(
     typer.echo(f"kinema serve: {first.name}, {workers} worker(s), {auth}, jobs in {db}", err=True)
     typer.echo(f"web page: http://{bound}:{port}/   SDK: OpenAI(base_url='http://{bound}:{port}/v1')", err=True)
     run(settings, make_generator, bound, port)
+
+
+def _safety_config(path: Path | None, unsafe_no_filter: bool):
+    """The operator's SafetyConfig; `--unsafe-no-filter` turns moderation off (logged), keeping watermark and C2PA."""
+    import dataclasses
+
+    from kinema.safety import SafetyConfig, announce_moderation_off
+
+    try:
+        config = SafetyConfig.from_any(path)
+    except ValueError as e:
+        fail(f"--safety: {e}")
+    if unsafe_no_filter:
+        announce_moderation_off("kinema serve --unsafe-no-filter")
+        config = dataclasses.replace(config, moderation=False)
+    return config

@@ -140,3 +140,39 @@ def test_refused_frames_become_moderation_blocked(model_dir):
         gen.generate(Request("text-to-video", "a red ball", 64, 64, 1.0, 0), lambda f: None)
     assert make_moderator(gen.guard)(BLOCKED).startswith("blocked: sexual")
     assert make_moderator(gen.guard)("a red ball") is None and make_moderator(False)(BLOCKED) is None
+
+
+def serve_with(args, monkeypatch):
+    """Run `kinema serve ARGS` up to the server start; return what it would serve (settings, worker 0's generator)."""
+    from typer.testing import CliRunner
+
+    import kinema.serve.server
+    from kinema.cli import app
+
+    seen = {}
+    monkeypatch.setattr(kinema.serve.server, "run", lambda settings, make, *a, **k: seen.update(s=settings, g=make(0)))
+    res = CliRunner().invoke(app, ["serve", *args])
+    return res, seen.get("s"), seen.get("g")
+
+
+def test_serve_safety_config_reaches_the_pipeline_and_the_moderator_uses_its_guard(model_dir, tmp_path, monkeypatch):
+    config = tmp_path / "safety.json"
+    config.write_text('{"thresholds": {"copyright": "off"}}')
+    res, settings, gen = serve_with(["--model", str(model_dir), "--db", str(tmp_path / "jobs.db"), "--safety",
+                                     str(config)], monkeypatch)  # fmt: skip
+    assert res.exit_code == 0, res.output
+    assert gen.guard.config.thresholds == {"copyright": "off"}
+    calls = []
+    check = gen.guard.check_prompt
+    monkeypatch.setattr(gen.guard, "check_prompt", lambda text: calls.append(text) or check(text))
+    assert settings.moderator("Spider-Man swings over a city") is None  # copyright is off in this configuration
+    assert settings.moderator(BLOCKED).startswith("blocked: sexual")
+    assert calls == ["Spider-Man swings over a city", BLOCKED]  # the pipeline's Guard, not a second one
+
+    res, settings, gen = serve_with(["--model", str(model_dir), "--db", str(tmp_path / "jobs.db"),
+                                     "--unsafe-no-filter"], monkeypatch)  # fmt: skip
+    assert res.exit_code == 0, res.output
+    assert settings.moderator(BLOCKED) is None and not gen.guard.config.moderation and gen.guard.config.watermark
+
+    res, _, _ = serve_with(["--model", "world", "--safety", str(tmp_path / "missing.json")], monkeypatch)
+    assert res.exit_code == 2 and "--safety" in res.output

@@ -33,6 +33,15 @@ import numpy as np
 from .moderation import Decision
 
 log = logging.getLogger("kinema.safety")
+_moderation_off_announced = False  # one warning per process, however many Guards are built with moderation off
+
+
+def announce_moderation_off(why: str = "") -> None:
+    """Log (once per process; a warning, so it shows on stderr) that prompt and frame moderation are off."""
+    global _moderation_off_announced
+    if not _moderation_off_announced:
+        _moderation_off_announced = True
+        log.warning("safety: prompt and frame moderation are off (research use only%s)", f"; {why}" if why else "")
 
 
 @dataclass
@@ -116,7 +125,7 @@ class Guard:
         self.frames = FrameModerator(classifiers, min_frames=config.frame_min_hits, stride=config.frame_stride)
         self.key = Key(config.watermark_key)
         if not config.moderation:
-            log.warning("safety: prompt and frame moderation are off (research use only)")
+            announce_moderation_off()
 
     @classmethod
     def from_config(cls, config: SafetyConfig | dict | str | Path | None = None, text_encoder=None) -> Guard:
