@@ -39,9 +39,12 @@ def _guard(config: Path | None):
 def refuse_blocked(prompt: str, unsafe_no_filter: bool = False, config: Path | None = None):
     """For generation commands: exit 3 with the reason if the prompt is blocked; returns the Guard (None if skipped)."""
     if unsafe_no_filter:
-        from kinema.safety import announce_moderation_off
+        from kinema.safety import moderation_off
 
-        announce_moderation_off(f"--unsafe-no-filter, prompt {prompt!r}")
+        typer.echo(
+            "warning: --unsafe-no-filter: prompt and frame moderation are off (research use only; logged)", err=True
+        )
+        moderation_off(f"--unsafe-no-filter, prompt {prompt!r}", shown=True)
         return None
     guard = _guard(config)
     decision = guard.check_prompt(prompt)

@@ -1,4 +1,8 @@
-"""`kinema serve`: the HTTP server (OpenAI's Videos API and a web page) over a persistent job queue."""
+"""`kinema serve`: the HTTP server (OpenAI's Videos API and a web page) over a persistent job queue.
+
+Safety is on: `--safety CONFIG.json` (SafetyConfig fields) goes to every pipeline, and the server's prompt check uses
+the first pipeline's Guard (one MiniLM); `--unsafe-no-filter` turns prompt and frame moderation off (logged).
+"""
 
 from __future__ import annotations
 
@@ -107,13 +111,13 @@ def _safety_config(path: Path | None, unsafe_no_filter: bool):
     """The operator's SafetyConfig; `--unsafe-no-filter` turns moderation off (logged), keeping watermark and C2PA."""
     import dataclasses
 
-    from kinema.safety import SafetyConfig, announce_moderation_off
+    from kinema.safety import SafetyConfig, moderation_off
 
     try:
         config = SafetyConfig.from_any(path)
     except ValueError as e:
         fail(f"--safety: {e}")
     if unsafe_no_filter:
-        announce_moderation_off("kinema serve --unsafe-no-filter")
+        moderation_off("kinema serve --unsafe-no-filter")
         config = dataclasses.replace(config, moderation=False)
     return config

@@ -1,13 +1,13 @@
 """The shipped moderation head allows the world model's own prompts and everyday prompts, still blocks the policy's,
 and `--unsafe-no-filter` warns once."""
 
-import logging
+import os
+import subprocess
+import sys
 
 import pytest
 
-import kinema.safety
-from kinema.cli_safety import refuse_blocked
-from kinema.safety import Guard, SafetyConfig
+from kinema.safety import Guard
 from kinema.safety.evaluate import HARD_BENIGN
 from kinema.safety.prompt_data import WORLD_SEEDS, build, world_prompts
 
@@ -78,10 +78,19 @@ def test_the_held_out_world_prompts_come_from_seeds_the_training_split_never_use
     assert not world["test"] & {r["text"] for r in rows if r["split"] == "train"}
 
 
-def test_unsafe_no_filter_warns_in_one_line(monkeypatch, caplog):
-    monkeypatch.setattr(kinema.safety, "_moderation_off_announced", False)
-    with caplog.at_level(logging.WARNING):
-        assert refuse_blocked("a red ball", unsafe_no_filter=True) is None
-        guard = Guard(SafetyConfig(moderation=False))  # what generation builds next
-    assert guard.check_prompt("a naked woman in bed, explicit sex").allowed
-    assert len(caplog.records) == 1 and "--unsafe-no-filter" in caplog.records[0].getMessage()
+def test_unsafe_no_filter_warns_in_one_line_and_is_logged(tmp_path):
+    # A fresh process, as `kinema generate --unsafe-no-filter` runs: the flag, then the Guard it builds.
+    code = (
+        "import logging, sys; from kinema.cli_safety import refuse_blocked;"
+        "from kinema.safety import Guard, SafetyConfig;"
+        "logging.getLogger('kinema.safety.audit').addHandler(logging.FileHandler(sys.argv[1]));"
+        "refuse_blocked('a red ball', unsafe_no_filter=True); Guard(SafetyConfig(moderation=False))"
+    )
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    res = subprocess.run([sys.executable, "-c", code, str(tmp_path / "audit.log")], capture_output=True, text=True,
+                         env=env, timeout=120)  # fmt: skip
+    assert res.returncode == 0, res.stderr
+    assert res.stderr.splitlines() == [
+        "warning: --unsafe-no-filter: prompt and frame moderation are off (research use only; logged)"
+    ]
+    assert "--unsafe-no-filter, prompt 'a red ball'" in (tmp_path / "audit.log").read_text()

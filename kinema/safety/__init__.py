@@ -33,15 +33,19 @@ import numpy as np
 from .moderation import Decision
 
 log = logging.getLogger("kinema.safety")
-_moderation_off_announced = False  # one warning per process, however many Guards are built with moderation off
+audit = logging.getLogger("kinema.safety.audit")  # for the operator's logs; printed only where logging is configured
+audit.addHandler(logging.NullHandler())
+_moderation_off_shown = False  # one warning on stderr per process, however many Guards are built with moderation off
 
 
-def announce_moderation_off(why: str = "") -> None:
-    """Log (once per process; a warning, so it shows on stderr) that prompt and frame moderation are off."""
-    global _moderation_off_announced
-    if not _moderation_off_announced:
-        _moderation_off_announced = True
-        log.warning("safety: prompt and frame moderation are off (research use only%s)", f"; {why}" if why else "")
+def moderation_off(why: str, shown: bool = False) -> None:
+    """Record that prompt and frame moderation are off in the audit log, and warn once per process on stderr unless
+    the caller has shown its own warning (`shown`)."""
+    global _moderation_off_shown
+    audit.warning("prompt and frame moderation are off: %s", why)
+    if not (shown or _moderation_off_shown):
+        log.warning("safety: prompt and frame moderation are off (research use only)")
+    _moderation_off_shown = True
 
 
 @dataclass
@@ -125,7 +129,7 @@ class Guard:
         self.frames = FrameModerator(classifiers, min_frames=config.frame_min_hits, stride=config.frame_stride)
         self.key = Key(config.watermark_key)
         if not config.moderation:
-            announce_moderation_off()
+            moderation_off("a Guard built with moderation off")
 
     @classmethod
     def from_config(cls, config: SafetyConfig | dict | str | Path | None = None, text_encoder=None) -> Guard:

@@ -6,7 +6,9 @@ content involving minors is a rule on top: a sexual score above the strict thres
 blocks, whatever the thresholds say. Thresholds per category: "strict", "default", "off", or a number in (0, 1).
 
 Train the shipped head (minutes on a CPU): `kinema safety train-head` (reads kinema/assets/safety/prompts.jsonl,
-writes kinema/assets/safety/head/ and prints precision/recall per category on the held-out split).
+writes kinema/assets/safety/head/ and prints precision/recall per category on the held-out split) after
+`kinema safety dataset` (the prompt set). `kinema safety eval-world` counts the world model's own prompts it blocks;
+`kinema safety eval-head --head DIR` measures another head on the held-out split.
 """
 
 from __future__ import annotations
