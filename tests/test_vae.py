@@ -130,7 +130,11 @@ def test_training_resumes_exactly(tmp_path):
     kw = dict(preset="tiny", data="world", batch=1, every=2, progress=False, config=TINY, warmup=2)
     train_vae(out=tmp_path / "a", steps=4, **kw)
     train_vae(out=tmp_path / "b", steps=2, **kw)
+    with open(tmp_path / "b" / "log.jsonl", "a") as f:  # a killed run logged past its last checkpoint
+        f.write(json.dumps({"step": 2, "loss": 99.0}) + "\n")
     train_vae(out=tmp_path / "b", steps=4, resume=True, **kw)
+    steps = [json.loads(line)["step"] for line in (tmp_path / "b" / "log.jsonl").read_text().splitlines()]
+    assert steps == sorted(set(steps))
     a = VideoVAE.from_pretrained(tmp_path / "a" / "final").state_dict()
     b = VideoVAE.from_pretrained(tmp_path / "b" / "final").state_dict()
     assert all(torch.equal(a[k], b[k]) for k in a)

@@ -89,6 +89,14 @@ def append_log(run: Path, row: dict) -> None:
         f.write(json.dumps(row) + "\n")
 
 
+def truncate_log(run: Path, step: int) -> None:
+    """Drop log rows at or past `step`: a killed run logged beyond the checkpoint it resumes from."""
+    from ..io import atomic_write_text
+
+    kept = [json.dumps(r) for r in read_log(run) if r["step"] < step]
+    atomic_write_text(run / "log.jsonl", "".join(line + "\n" for line in kept))
+
+
 def read_log(run: Path) -> list[dict]:
     p = run / "log.jsonl"
     return [json.loads(line) for line in p.read_text().splitlines() if line.strip()] if p.exists() else []

@@ -31,7 +31,7 @@ from ..models.dit import DiT, DiTConfig
 from ..models.dit import preset as dit_preset
 from ..models.text import PromptTruncatedWarning, TextEncoder, load_text_encoder, pad_states
 from . import dist
-from .common import append_log, load_checkpoint, lr_at, plot_curves, read_log, save_checkpoint
+from .common import append_log, load_checkpoint, lr_at, plot_curves, save_checkpoint, truncate_log
 from .dit_data import HELD_OUT_STEP, Examples, check_buckets, make_source
 from .videos import to_frames
 
@@ -265,10 +265,7 @@ def _train(
             settings.update(seed=seed, text=text, text_dropout=text_dropout, cond_p=cond_p, lr=lr, warmup=warmup)
             settings.update(nproc=d.world, parallel=parallel)
             atomic_write_text(run / "config.json", json.dumps(settings, indent=1))
-            kept = [
-                json.dumps(r) for r in read_log(run) if r["step"] < start
-            ]  # a killed run logged past its checkpoint
-            atomic_write_text(run / "log.jsonl", "".join(line + "\n" for line in kept))
+            truncate_log(run, start)  # a killed run logged past its checkpoint
         d.barrier()
 
         mine = d.shard(batch)

@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from ..io import write_contact_sheet_rows
 from ..models.folder import config_from_dict
 from ..models.vae import PRESETS, VAEConfig, VideoVAE, kl_divergence
-from .common import append_log, ema_update, load_checkpoint, lr_at, plot_curves, save_checkpoint
+from .common import append_log, ema_update, load_checkpoint, lr_at, plot_curves, save_checkpoint, truncate_log
 from .videos import make_batches, to_frames
 
 
@@ -75,6 +75,7 @@ def train_vae(
     start = 0
     if resume and (run / "checkpoint").exists():
         start = load_checkpoint(run, model, ema, opt)["step"]
+        truncate_log(run, start)
     (run / "config.json").write_text(
         json.dumps(
             {
