@@ -85,9 +85,12 @@ def detect(
     frames = _frames(video)
     try:
         key = Key(SafetyConfig.from_any(config).watermark_key)
-        result = read_mark(frames, key).to_dict()
+        found = read_mark(frames, key)
     except ValueError as e:
         fail(str(e))
+    result = found.to_dict()
+    if not as_json:  # people also see how far above chance the sync pattern was
+        result["confidence (z-score)"] = round(found.confidence, 2)
     report(result, as_json, f"watermark: {video}")
 
 

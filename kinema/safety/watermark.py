@@ -53,12 +53,8 @@ class Detection:
     bits: np.ndarray | None = None
 
     def to_dict(self) -> dict:
-        return {
-            "detected": self.detected,
-            "bit_accuracy": round(self.bit_accuracy, 4),
-            "payload": self.payload,
-            "confidence": round(self.confidence, 4),
-        }
+        """The issue's JSON shape exactly: detected, bit_accuracy, payload (the z-score is `confidence`)."""
+        return {"detected": self.detected, "bit_accuracy": round(self.bit_accuracy, 4), "payload": self.payload}
 
 
 def make_payload(model_id: str, job: str) -> bytes:

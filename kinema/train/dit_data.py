@@ -75,7 +75,9 @@ class WorldClips:
         clips, captions = [], []
         for i in indices:
             r = np.random.default_rng([self.seed, step, i])
-            scene = sample_scene(r, int(r.integers(1, 5)), w, h, seconds=float(r.choice([2.0, 3.0, 4.0])), fps=self.fps)
+            # A clip is a whole scene, so its caption describes exactly what the clip shows (an image: a still of one)
+            seconds = t / self.fps if t > 1 else float(r.choice([2.0, 3.0, 4.0]))
+            scene = sample_scene(r, int(r.integers(1, 5)), w, h, seconds=seconds, fps=self.fps)
             frames = render(scene)
             s = int(r.integers(0, max(1, len(frames) - t + 1)))
             clips.append(to_tensor(frames[s : s + t]))
