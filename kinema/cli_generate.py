@@ -14,7 +14,7 @@ from typing import Annotated
 
 import typer
 
-from kinema.cli_models import evaluate, fail, report
+from kinema.cli_models import bench, evaluate, fail, report
 from kinema.io import VIDEO_SUFFIXES, VideoError, read_video
 
 Model = Annotated[str, typer.Option("--model", help="A model folder (pipeline.json, vae/, dit/) or 'default'.")]
@@ -217,3 +217,27 @@ def eval_generate(
 
 
 evaluate.command("generate")(eval_generate)
+
+
+@bench.command("generate")
+def bench_generate(
+    model: Model = "default",
+    seconds: Annotated[float, typer.Option("--seconds", help="Clip length.")] = 2.0,
+    repeats: Annotated[int, typer.Option("--repeats", help="Timed runs after one warm-up; the median counts.")] = 5,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object instead of a table.")] = False,
+) -> None:
+    """Wall time of generating a clip at the model's default size, steps and sampler (median of --repeats runs after
+    a warm-up), and the process's peak memory. Threads follow OMP_NUM_THREADS / torch's default."""
+    import torch
+
+    from kinema.eval.generate import time_generation
+
+    if repeats < 1 or not seconds > 0:
+        fail("--repeats must be at least 1 and --seconds positive")
+    pipe = load_pipeline(model)
+    try:
+        result = time_generation(pipe, seconds=seconds, repeats=repeats)
+    except ValueError as e:
+        fail(str(e))
+    result["threads"] = torch.get_num_threads()
+    report(result, as_json, f"generation speed ({model})")

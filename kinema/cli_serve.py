@@ -21,8 +21,8 @@ def serve(
     ),
     port: Annotated[int, typer.Option("--port", help="TCP port.")] = 8000,
     model: Annotated[
-        str, typer.Option("--model", help="A model folder, 'default' (shipped; the world stand-in until a pipeline "
-                          "is installed) or 'world' (the procedural stand-in).")
+        str, typer.Option("--model", help="A model folder, 'default' (the shipped model) or 'world' (the procedural "
+                          "stand-in, no model).")
     ] = "default",
     db: Annotated[Path, typer.Option("--db", help="SQLite job database; files go beside it.")] = Path(
         "kinema-serve/jobs.db"

@@ -219,3 +219,13 @@ def test_the_operators_safety_file(model, tmp_path):
     r = runner.invoke(app, [*argv, "-o", str(tmp_path / "d.mp4"), "--safety", str(config)])
     assert r.exit_code == 2 and r.stderr.startswith("error: --safety: safety config: unknown keys ['colour']")
     assert sorted(p.name for p in tmp_path.glob("*.mp4")) == ["b.mp4", "c.mp4"]
+
+
+def test_bench_generate_prints_the_median_and_memory(model):
+    r = runner.invoke(app, ["bench", "generate", "--model", model, "--seconds", "1", "--repeats", "2", "--json"])
+    assert r.exit_code == 0, r.output
+    out = json.loads(r.stdout.strip().splitlines()[-1])
+    assert len(out["runs_s"]) == 2 and out["median_s"] > 0 and out["peak_rss_mb"] > 0
+    assert out["seconds"] == 1.0 and out["threads"] >= 1
+    bad = runner.invoke(app, ["bench", "generate", "--model", model, "--repeats", "0"])
+    assert bad.exit_code == 2
