@@ -30,6 +30,9 @@ def train_dit_cmd(
     checkpointing: Annotated[bool, typer.Option("--checkpointing", help="Activation checkpointing per block.")] = False,
     compile: Annotated[bool, typer.Option("--compile", help="torch.compile each block.")] = False,
     bf16: Annotated[bool, typer.Option("--bf16", help="bf16 autocast on CPU too (always on a GPU).")] = False,
+    init: Annotated[
+        str | None, typer.Option("--init", help="Warm start from a DiT folder (e.g. kinema/assets/dit).")
+    ] = None,
 ) -> None:
     """Train the diffusion transformer on VAE latents (rectified flow); the EMA weights land in OUT/final."""
     from kinema.models.dit import PRESETS
@@ -44,7 +47,7 @@ def train_dit_cmd(
     if data != "world" and not Path(data).exists():
         fail(f"--data '{data}': expected 'world', an existing manifest CSV or a latent cache folder")
     kw = dict(lr=lr, warmup=warmup, every=every, seed=seed, text=text, text_dropout=text_dropout)
-    kw.update(checkpointing=checkpointing, compile=compile, bf16=bf16)
+    kw.update(checkpointing=checkpointing, compile=compile, bf16=bf16, init=init)
     try:
         run = train_dit(preset, vae, data, out, steps, batch, resume, nproc, parallel, **kw)
     except (ValueError, FloatingPointError) as e:

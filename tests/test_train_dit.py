@@ -196,3 +196,22 @@ def test_bench_prints_the_issue_keys():
     keys = {"ours_tokens_per_s", "diffusers_tokens_per_s", "ratio", "params", "flops_per_token", "mfu", "device"}
     assert set(r) == keys and r["ours_tokens_per_s"] > 0 and r["mfu"] is None
     assert r["params"] == sum(p.numel() for p in DiT(dit_mod.dit_preset("tiny")).parameters())
+
+
+def test_init_warm_starts_from_a_dit_folder(baseline, vae_dir, tmp_path):
+    from safetensors.torch import load_file
+
+    final = baseline / "final"
+    kw = {**KW, "every": 1, "seed": 1}  # another seed: a fresh init would differ from the baseline's weights
+    train_dit("tiny", vae_dir, "world", tmp_path / "w", steps=1, batch=4, init=str(final), **kw)
+    ema = load_file(str(tmp_path / "w" / "checkpoint" / "ema.safetensors"))
+    start = DiT.from_pretrained(final).state_dict()
+    torch.manual_seed(1)
+    fresh = DiT(TINY).state_dict()
+    keys = [k for k in start if start[k].ndim == 2 and k in ema]
+    near = sum((ema[k] - start[k]).abs().mean().item() for k in keys)
+    far = sum((fresh[k] - start[k]).abs().mean().item() for k in keys)
+    assert near < 0.2 * far
+    with pytest.raises(ValueError, match="another DiT shape"):
+        other = dict(KW, config=DiTConfig(latent_channels=4, hidden=64, depth=2, heads=2, text_dim=16))
+        train_dit("tiny", vae_dir, "world", tmp_path / "x", steps=1, batch=4, init=str(final), **other)

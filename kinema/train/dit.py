@@ -215,6 +215,7 @@ def _train(
     buckets=None,
     sample_steps: int = 16,
     bf16: bool = False,
+    init: str | None = None,
 ) -> None:
     from ..eval.vae import load_vae
 
@@ -248,6 +249,12 @@ def _train(
 
         torch.manual_seed(seed)
         core = DiT(cfg).to(dev)
+        if init and not (resume and (run / "checkpoint" / "state.json").is_file()):
+            # warm start from a DiT folder (e.g. the shipped model): its weights, a fresh optimiser and schedule
+            start_from = DiT.from_pretrained(init)
+            if start_from.config != cfg:
+                raise ValueError(f"--init '{init}' holds another DiT shape than preset {preset!r}")
+            core.load_state_dict(start_from.state_dict())
         cuda = dev.type == "cuda"
         model = dist.parallelize(core, d, parallel, checkpointing, compile, bf16_params=cuda and parallel == "fsdp")
         ema = EMA(core)
@@ -263,7 +270,7 @@ def _train(
             run.mkdir(parents=True, exist_ok=True)
             settings = dict(preset=preset, dit=dataclasses.asdict(cfg), vae=vae, data=data, steps=steps, batch=batch)
             settings.update(seed=seed, text=text, text_dropout=text_dropout, cond_p=cond_p, lr=lr, warmup=warmup)
-            settings.update(nproc=d.world, parallel=parallel)
+            settings.update(nproc=d.world, parallel=parallel, init=init)
             atomic_write_text(run / "config.json", json.dumps(settings, indent=1))
             truncate_log(run, start)  # a killed run logged past its checkpoint
         d.barrier()
