@@ -88,13 +88,19 @@ def train_default(out: str | Path, recipe: str | Path | None = None, install: bo
 
 
 def install_model(model: Path, dest: Path = ASSETS) -> None:
-    """Copy a pipeline folder's pipeline.json, vae/ and dit/ into `dest` (each part replaced whole)."""
+    """Copy a pipeline folder's pipeline.json, vae/ and dit/ into `dest` (each part replaced whole), with the
+    weights stored in float16 to keep the package small (they load back into float32 modules)."""
+    from safetensors.torch import load_file, save_file
+
     dest.mkdir(parents=True, exist_ok=True)
     for part in ("vae", "dit"):
         tmp = dest / f".{part}.tmp"
         if tmp.exists():
             shutil.rmtree(tmp)
         shutil.copytree(model / part, tmp)
+        state = load_file(str(tmp / "model.safetensors"))
+        half = {k: v.half() if v.is_floating_point() else v for k, v in state.items()}
+        save_file(half, str(tmp / "model.safetensors"))
         if (dest / part).exists():
             shutil.rmtree(dest / part)
         tmp.rename(dest / part)

@@ -2,6 +2,7 @@
 
 import json
 
+import numpy as np
 import pytest
 import torch
 
@@ -36,6 +37,13 @@ def test_recipe_runs_every_stage_and_the_pipeline_loads_the_result(tmp_path):
     dest = tmp_path / "assets"
     install_model(model, dest)
     assert (dest / "pipeline.json").is_file() and (dest / "dit" / "model.safetensors").is_file()
+    from safetensors.torch import load_file
+
+    assert all(v.dtype == torch.float16 for v in load_file(str(dest / "dit" / "model.safetensors")).values())
+    installed = Pipeline.from_pretrained(dest, safety=False)
+    assert next(installed.dit.parameters()).dtype == torch.float32
+    again_video = installed("a red ball", num_frames=5, seed=0, progress=False)
+    assert np.abs(again_video.frames.astype(int) - video.frames.astype(int)).mean() < 2.0
     # a second run finds every stage done and only reassembles
     again = train_default(tmp_path / "run", tiny_recipe(tmp_path), progress=False)
     assert (again / "dit" / "model.safetensors").is_file()
