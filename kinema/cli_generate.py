@@ -8,6 +8,7 @@ takes the operator's configuration; `--unsafe-no-filter` skips the prompt and fr
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 from pathlib import Path
 from typing import Annotated
@@ -189,23 +190,43 @@ def eval_generate(
         "eval-generate"
     ),
     steps: Annotated[int | None, typer.Option("--steps", help="Sampler steps (default: the model's).")] = None,
+    long_seconds: Annotated[
+        float,
+        typer.Option(
+            "--long-seconds",
+            help="Also make long videos of this length and judge the subject's identity "
+            "in each window (tasks.long_video_identity); 0 skips it.",
+        ),
+    ] = 0.0,
+    long_n: Annotated[int, typer.Option("--long-n", help="How many long videos.")] = 2,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object instead of a table.")] = False,
 ) -> None:
     """Generate from scenes' captions (text, image and video conditions in turn), judge each; writes a report.
     The builtin suite's captions come from kinema's own world, so safety is off for it (the figures measure the
     model alone); a JSONL suite's captions pass the default safety Guard (a refusal exits 3)."""
     from kinema.eval.generate import eval_generate as run_eval
-    from kinema.eval.generate import load_suite
+    from kinema.eval.generate import eval_long, load_suite, long_scenes
+    from kinema.io import atomic_write_text
     from kinema.safety import Blocked
 
     if n < 1:
         fail(f"--n {n}: must be at least 1")
+    if long_seconds < 0 or long_n < 1:
+        fail(f"--long-seconds {long_seconds} / --long-n {long_n}: need seconds >= 0 (0 = off) and n >= 1")
     if out.exists() and not out.is_dir():
         fail(f"--out '{out}': exists and is not a folder")
     pipe = load_pipeline(model, safety=False if suite == "builtin" else None)
     try:
         scenes = load_suite(suite, n, seed, pipe.config)
         result = run_eval(pipe, scenes, seed=seed, out=out, steps=steps, progress=not as_json)
+        if long_seconds:
+            if long_seconds > pipe.config.max_seconds:
+                fail(f"--long-seconds {long_seconds}: the model makes at most {pipe.config.max_seconds} s")
+            scenes = long_scenes(long_n, seed, pipe.config, long_seconds)
+            long = eval_long(pipe, scenes, seed=seed, steps=steps, out=out, progress=not as_json)
+            result["tasks"]["long_video_identity"] = long["identity"]
+            atomic_write_text(out / "long.json", json.dumps(long, indent=1) + "\n")
+            atomic_write_text(out / "results.json", json.dumps(result, indent=1) + "\n")
     except Blocked as e:
         typer.echo(f"refused: {e}", err=True)
         raise typer.Exit(3) from None

@@ -229,3 +229,17 @@ def test_bench_generate_prints_the_median_and_memory(model):
     assert out["seconds"] == 1.0 and out["threads"] >= 1
     bad = runner.invoke(app, ["bench", "generate", "--model", model, "--repeats", "0"])
     assert bad.exit_code == 2
+
+
+def test_eval_generate_long_videos_add_the_identity_rate(model, tmp_path):
+    args = ["eval", "generate", "--model", model, "--n", "1", "--steps", "1", "--out", str(tmp_path), "--json"]
+    r = runner.invoke(app, [*args, "--long-seconds", "6", "--long-n", "1"])
+    assert r.exit_code == 0, r.output
+    result = json.loads(r.stdout)
+    assert set(result) == {"n", "overall", "categories", "tasks", "seconds_per_clip"}
+    assert 0 <= result["tasks"]["long_video_identity"] <= 1
+    long = json.loads((tmp_path / "long.json").read_text())
+    assert long["windows"] >= 2 and len(long["per_video"]) == 1 and (tmp_path / "sheets" / "long_00.png").is_file()
+    assert json.loads((tmp_path / "results.json").read_text()) == result
+    r = runner.invoke(app, [*args, "--long-seconds", "-1"])
+    assert r.exit_code == 2 and "--long-seconds" in r.output

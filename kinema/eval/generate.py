@@ -4,6 +4,9 @@ Scenes take the tasks in turn: text-to-video, image-to-video (the scene's first 
 forward (its first half given) and extend backward (its second half given). Every video is judged against the whole
 scene; image-to-video also scores the first frame's PSNR against the given image, and extensions the judge's
 identity check (shape and size) on the generated side of the seam.
+
+The long-video measure (`eval_long`) makes minute-long videos of one subject that stays in view (still, spinning or
+orbiting) and asks the judge, window by window, whether it is still the same subject (colour, shape and size).
 """
 
 from __future__ import annotations
@@ -67,6 +70,75 @@ def seam_claims(scene: Scene, start: float, end: float) -> list[Claim]:
                 )
             )
     return out
+
+
+LONG_MOTIONS = ("static", "rotate", "orbit")
+
+
+def long_scenes(n: int, seed: int, config, seconds: float) -> list[Scene]:
+    """`n` held-out one-shot scenes of `seconds` with a single subject that never leaves the view (it stays put,
+    spins or orbits; no colour change, still camera), at the model's default size and fps."""
+    from ..world.sample import sample_scenes
+
+    w, h = config.size
+    out: list[Scene] = []
+    for scene in sample_scenes(50 * n, EVAL_SEED_OFFSET + 7919 + seed, level=2, width=w, height=h, seconds=seconds,
+                               fps=config.fps[0]):  # fmt: skip
+        shot = scene.shots[0]
+        if (
+            len(scene.shots) == 1
+            and len(shot.objects) == 1
+            and shot.objects[0].motion.kind in LONG_MOTIONS
+            and not shot.objects[0].events
+            and shot.camera.kind == "static"
+        ):
+            out.append(scene)
+            if len(out) == n:
+                return out
+    raise RuntimeError(f"found only {len(out)} of {n} long-video scenes")
+
+
+def window_claims(scene: Scene, window_s: float) -> list[Claim]:
+    """One identity claim (colour, shape and size kept) for the subject in each consecutive `window_s` span."""
+    obj = scene.shots[0].objects[0]
+    spans = np.arange(0.0, scene.seconds - 1e-6, window_s)
+    out = []
+    for a in spans:
+        b = min(a + window_s, scene.seconds)
+        data = {"shot": 0, "start": a, "end": b, "framing": scene.shots[0].camera.zoom, "color": obj.color,
+                "shape": obj.shape, "size": obj.size, "visible": [float(a), float(b)], "hidden": None}  # fmt: skip
+        out.append(Claim("identity", f"the {obj.color} {obj.shape} in {a:.1f}-{b:.1f} s", data))
+    return out
+
+
+def eval_long(
+    pipe, scenes: list[Scene], seed: int = 0, steps: int | None = None, out: Path | None = None, progress: bool = True
+) -> dict:
+    """Generate each scene's caption at its full length (window by window) and judge the subject's identity in
+    every window of the pipeline's length; returns the mean pass rate over windows, per video too."""
+    cfg = pipe.config
+    window_s = ((cfg.window - 1) * 4 + 1) / cfg.fps[0]
+    rates, secs = [], []
+    items = list(enumerate(scenes))
+    if progress:
+        from rich.progress import track
+
+        items = track(items, description="long videos", transient=True)
+    for i, scene in items:
+        t0 = time.perf_counter()
+        video = pipe(dense_caption(scene), size=f"{scene.width}x{scene.height}", fps=scene.fps, seconds=scene.seconds,
+                     seed=seed + i, num_steps=steps, upsample=False)  # fmt: skip
+        secs.append(time.perf_counter() - t0)
+        rep = judge(video.frames, scene.fps, window_claims(scene, window_s))
+        rates.append(rep.score)
+        if out is not None:
+            write_contact_sheet(Path(out) / "sheets" / f"long_{i:02d}.png", video.frames, max_frames=16, cols=8)
+    return {
+        "identity": round(float(np.mean(rates)), 4),
+        "per_video": [round(r, 4) for r in rates],
+        "windows": len(window_claims(scenes[0], window_s)),
+        "seconds_per_video": round(float(np.mean(secs)), 2),
+    }
 
 
 def run_task(pipe, scene: Scene, task: str, seed: int, steps: int | None) -> tuple[np.ndarray, dict]:
