@@ -4,7 +4,10 @@
   1. vae: `train_vae` on the world stream (run/vae);
   2. calibrate: the shift and scale that give the DiT unit-variance latents, measured on held-out world clips and
      written into the VAE's config (run/model/vae);
-  3. dit: `train_dit` on the world stream through that VAE (run/dit);
+  3. dit: `train_dit` on the world stream through that VAE (run/dit); then each entry of the optional list
+     `dit_more` continues it as a new run warm-started from the one before (run/dit_2, run/dit_3, ...), with its own
+     steps and learning-rate schedule (the rest of the settings as in `dit`): how the shipped DiT grew across
+     sessions without committing optimiser state;
   4. assemble: run/model = pipeline.json + vae/ + dit/, a folder `Pipeline.from_pretrained` loads;
   5. install (with --install): copy run/model into kinema/assets, where `kinema.load_default()` finds it.
 """
@@ -78,9 +81,18 @@ def train_default(out: str | Path, recipe: str | Path | None = None, install: bo
     if not (run / "dit" / "final" / "model.safetensors").is_file() or _step(run / "dit") < d["steps"]:
         preset, steps, batch = d.pop("preset"), d.pop("steps"), d.pop("batch")
         train_dit(preset, str(model / "vae"), "world", run / "dit", steps, batch, True, progress=progress, **d)
+    last = run / "dit"
+    for k, more in enumerate(r.get("dit_more", []), 2):
+        stage = {**r["dit"], **more}
+        here = run / f"dit_{k}"
+        if not (here / "final" / "model.safetensors").is_file() or _step(here) < stage["steps"]:
+            preset, steps, batch = stage.pop("preset"), stage.pop("steps"), stage.pop("batch")
+            stage["init"] = str(last / "final")
+            train_dit(preset, str(model / "vae"), "world", here, steps, batch, True, progress=progress, **stage)
+        last = here
     if (model / "dit").exists():
         shutil.rmtree(model / "dit")
-    shutil.copytree(run / "dit" / "final", model / "dit")
+    shutil.copytree(last / "final", model / "dit")
     PipelineConfig(**r["pipeline"]).save(model)
     if install:
         install_model(model)

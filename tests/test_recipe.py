@@ -15,6 +15,7 @@ def tiny_recipe(tmp_path):
     r["calibrate"].update(clips=4)
     r["dit"].update(steps=2, batch=2, every=2, text="random", buckets=[[32, 32, 5, 1.0]])
     r["pipeline"].update(text_encoder="random", sizes=["32x32"], num_steps=2)
+    r["dit_more"] = [{"steps": 2, "lr": 1e-4, "seed": 1}]
     path = tmp_path / "recipe.json"
     path.write_text(json.dumps(r))
     return path
@@ -30,6 +31,21 @@ def test_recipe_runs_every_stage_and_the_pipeline_loads_the_result(tmp_path):
 
     model = train_default(tmp_path / "run", tiny_recipe(tmp_path), progress=False)
     cfg = json.loads((model / "vae" / "config.json").read_text())
+    # the continuation stage started from the first stage's weights and its result is the model's DiT
+    from safetensors.torch import load_file as load
+
+    first, second = (
+        load(str(tmp_path / "run" / "dit" / "final" / "model.safetensors")),
+        load(str(model / "dit" / "model.safetensors")),
+    )
+    assert load(str(tmp_path / "run" / "dit_2" / "final" / "model.safetensors")).keys() == second.keys()
+    assert any(not torch.equal(first[k], second[k]) for k in first)
+    settings = json.loads((tmp_path / "run" / "dit_2" / "config.json").read_text())
+    assert settings["init"] == str(tmp_path / "run" / "dit" / "final") and settings["lr"] == 1e-4
+    assert all(
+        torch.equal(second[k], v)
+        for k, v in load(str(tmp_path / "run" / "dit_2" / "final" / "model.safetensors")).items()
+    )
     assert cfg["scale"] != 1.0  # calibrated
     pipe = Pipeline.from_pretrained(model, safety=False)
     video = pipe("a red ball", num_frames=5, seed=0, progress=False)
