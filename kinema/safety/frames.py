@@ -34,7 +34,7 @@ import torch
 from .moderation import Decision
 
 WORK = 256  # frames and references are scaled so their shorter side is this many pixels for SIFT
-VERIFY = 128  # frames are checked pixel by pixel at most this size (shorter side); smaller ones as they are
+VERIFY = 256  # frames are checked pixel by pixel at most this size (shorter side); smaller ones as they are
 RATIO = 0.8  # Lowe's ratio test
 MIN_MATCHES = 3  # ratio-test matches before a geometric check is tried
 MIN_INLIERS = 3  # distinct inliers of a similarity transform that make it a candidate worth checking
