@@ -147,12 +147,15 @@ def eval_watermark(
 
     from .watermark import detect, embed, encode_bits, make_payload
 
+    if n < 1 or negatives < 1:
+        raise ValueError(f"eval-watermark: --n ({n}) and --negatives ({negatives}) must be at least 1")
     rng = np.random.default_rng(seed)
     result: dict = {}
     with tempfile.TemporaryDirectory() as tmp, Progress(disable=not progress) as bar:
         folder = Path(tmp)
         for size in sizes:
-            attacks = {"none": [], "h264_crf23": [], "h264_crf28": [], "resize_0.75": [], "crop_10pct": []}
+            names = ("none", "h264_crf23", "h264_crf28", "resize_0.75", "crop_10pct", "resize_0.75+crop_10pct")
+            attacks: dict[str, list] = {name: [] for name in names}
             psnrs = []
             task = bar.add_task(f"watermark {size}x{size}", total=n)
             for i, scene in enumerate(sample_scenes(n, seed=seed + 1, width=size, height=size)):
@@ -167,29 +170,42 @@ def eval_watermark(
                     "h264_crf28": _reencode(marked, scene.fps, 28, folder),
                     "resize_0.75": _resize(marked, 0.75),
                     "crop_10pct": _crop(marked, rng),
+                    "resize_0.75+crop_10pct": _crop(_resize(marked, 0.75), rng),  # both at once
                 }
                 for name, video in versions.items():
                     d = detect(video)
-                    attacks[name].append((float(np.mean(d.bits == bits)), d.detected and d.payload == payload.hex()))
+                    found = d.detected and d.payload == payload.hex()
+                    attacks[name].append((float(np.mean(d.bits == bits)), found, d.confidence))
                 bar.advance(task)
             result[f"{size}x{size}"] = {
+                "videos": n,
                 "psnr_db_mean": round(float(np.mean(psnrs)), 2),
                 "psnr_db_min": round(float(np.min(psnrs)), 2),
                 **{
                     name: {
-                        "bit_accuracy": round(float(np.mean([a for a, _ in v])), 4),
-                        "found": round(float(np.mean([f for _, f in v])), 4),
+                        "bit_accuracy": round(float(np.mean([a for a, _, _ in v])), 4),
+                        "bit_accuracy_min": round(float(np.min([a for a, _, _ in v])), 4),
+                        "found": round(float(np.mean([f for _, f, _ in v])), 4),
+                        "missed": int(sum(not f for _, f, _ in v)),
+                        "pilot_z_min": round(float(np.min([z for _, _, z in v])), 2),
                     }
                     for name, v in attacks.items()
                 },
             }
         clips = _negatives(negatives, real or [], seed, folder)
         task = bar.add_task("unmarked videos", total=len(clips))
-        false = 0
+        false, z_max = 0, -np.inf
         for clip in clips:
-            false += detect(clip).detected
+            d = detect(clip)
+            false += d.detected
+            z_max = max(z_max, d.confidence)
             bar.advance(task)
-        result["false_positives"] = {"videos": len(clips), "detected": false, "rate": round(false / len(clips), 4)}
+        result["false_positives"] = {
+            "videos": len(clips),
+            "detected": false,
+            "rate": round(false / len(clips), 4),
+            "pilot_z_max": round(float(z_max), 2),
+        }
     return result
 
 
