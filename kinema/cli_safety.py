@@ -250,6 +250,8 @@ def eval_watermark_cmd(
     for p in real or []:
         if not p.is_file():
             fail(f"--real '{p}': no such file")
+    if n < 1 or negatives < 1:
+        fail(f"--n {n} / --negatives {negatives}: both must be at least 1")
     result = eval_watermark(n, negatives=negatives, real=real, seed=seed, progress=not as_json)
     if as_json:
         typer.echo(json.dumps(result))
