@@ -9,13 +9,15 @@ from typer.testing import CliRunner
 
 from kinema.cli import app
 from kinema.io import read_video, write_video
-from kinema.models.text import RandomTextEncoder
+from kinema.models.text import RandomTextEncoder, pad_states
 from kinema.safety import Guard, SafetyConfig
 from kinema.safety import watermark as wm
 from kinema.safety.evaluate import composite, emblem
 from kinema.safety.frames import FrameModerator, ReferenceMatcher, TorchFrameClassifier
 from kinema.safety.lists import TermList
 from kinema.safety.moderation import Head, PromptModerator
+from kinema.safety.prompt_data import CATEGORIES
+from kinema.safety.train_head import Packed, fold_thresholds, merge, precision_recall, tune_thresholds
 from kinema.world.render import render
 from kinema.world.sample import sample_scenes
 
@@ -41,6 +43,18 @@ def test_list_matches_through_leetspeak_spacing_and_homoglyphs(text):
 @pytest.mark.parametrize("text", ["a tailor sews a shirt", "taylor", "swift birds"])
 def test_list_needs_the_whole_name(text):
     assert TermList("public_figures", ["Taylor Swift"]).find(text) == []
+
+
+def test_allowed_phrases_keep_common_words_from_matching(tmp_path):
+    path = tmp_path / "brands.txt"
+    path.write_text("# brands\nMarvel\nTesla\n!marvel at  # the verb\n!tesla coil\n")
+    brands = TermList.from_files("copyright", [path])
+    assert brands.names == ["Marvel", "Tesla"] and brands.allowed == ["marvel at", "tesla coil"]
+    assert brands.find("tourists MARVEL at the aurora") == []
+    assert brands.find("a t3sla coil sparks in a lab") == []
+    assert brands.find("a Marvel film poster") == ["Marvel"]
+    assert brands.find("kids marvel at the Marvel logo") == ["Marvel"]  # the second one is outside the phrase
+    assert brands.find("a tesla drives past a tesla coil") == ["Tesla"]
 
 
 def moderator(**thresholds):
@@ -70,6 +84,75 @@ def test_prompt_decisions_lists_thresholds_and_minors():
     assert head_sexual.check("a woman on a beach").allowed  # sexual is off ...
     d = head_sexual.check("a 12 year old on a beach")
     assert not d.allowed and d.categories[0] == "sexual_minors"  # ... but minors are always blocked
+
+
+@pytest.mark.parametrize("features", ["tokens", "mean"])
+def test_head_packed_logits_equal_padded_ones_and_survive_save_and_load(features, tmp_path):
+    torch.manual_seed(0)
+    head = Head(dim=8, hidden=6, features=features).eval()
+    lengths = [3, 1, 5]
+    states = [torch.randn(n, 8) for n in lengths]
+    padded, mask = pad_states(states)
+    packed = Packed(torch.cat(states), torch.repeat_interleave(torch.arange(3), torch.tensor(lengths)), 3)
+    with torch.no_grad():
+        logits = head(padded, mask)
+        assert torch.allclose(packed.logits(head), logits, atol=1e-6)
+        assert torch.allclose(packed.select(torch.tensor([False, True, True])).logits(head), logits[1:], atol=1e-6)
+        head.save(tmp_path / "h")
+        loaded = Head.load(tmp_path / "h")
+        assert loaded.features == features and torch.allclose(loaded(padded, mask), logits, atol=2e-2)  # float16
+    a, b = states[0][:1], states[0][1:2]
+    with torch.no_grad():
+        twice = head(*pad_states([torch.cat([a, b]), torch.cat([a, b, a])]))
+    # max-pooled tokens: repeating a word changes nothing; a mean shifts toward the repeated word
+    assert torch.allclose(twice[0], twice[1], atol=1e-6) == (features == "tokens")
+
+
+def test_merged_heads_give_the_mean_of_their_logits():
+    torch.manual_seed(1)
+    heads = [Head(dim=8, hidden=h).eval() for h in (4, 6, 5)]
+    states, mask = pad_states([torch.randn(n, 8) for n in (2, 7, 1)])
+    merged = merge(heads)
+    assert merged.net[0].out_features == 15
+    with torch.no_grad():
+        assert torch.allclose(merged(states, mask), torch.stack([h(states, mask) for h in heads]).mean(0), atol=1e-6)
+
+
+def test_heads_saved_before_token_features_load_as_mean_heads(tmp_path):
+    Head(dim=8, hidden=4, features="mean").save(tmp_path / "old")
+    config = json.loads((tmp_path / "old" / "config.json").read_text())
+    del config["features"]  # as the first shipped heads wrote it
+    (tmp_path / "old" / "config.json").write_text(json.dumps(config))
+    assert Head.load(tmp_path / "old").features == "mean"
+    with pytest.raises(ValueError, match="use one of tokens, mean"):
+        Head(dim=8, hidden=4, features="cls")
+
+
+def test_precision_recall_counts_and_any_category():
+    pred = torch.zeros(5, len(CATEGORIES), dtype=torch.bool)
+    target = torch.zeros_like(pred)
+    pred[[0, 1, 2], 0] = True  # sexual: two right, one wrong
+    target[[0, 1, 3], 0] = True  # ... and one missed
+    target[4, 1] = True  # violence: missed, and nothing predicted
+    m = precision_recall(pred, target)
+    assert m["sexual"] == {"precision": 0.6667, "recall": 0.6667, "support": 3, "tp": 2, "fp": 1, "fn": 1}
+    assert m["violence"] == {"precision": 1.0, "recall": 0.0, "support": 1, "tp": 0, "fp": 0, "fn": 1}
+    assert m["any_category"]["tp"] == 2 and m["any_category"]["fn"] == 2 and m["any_category"]["fp"] == 1
+
+
+def test_thresholds_are_tuned_for_f1_and_folded_into_the_head():
+    probs = torch.tensor([[0.9, 0.1], [0.7, 0.2], [0.4, 0.3], [0.3, 0.8], [0.1, 0.6]])
+    target = torch.tensor([[1, 0], [1, 0], [1, 0], [0, 1], [0, 0]]).float()
+    thresholds = tune_thresholds(probs, target)
+    # category 0: any threshold in (0.3, 0.4] catches all three positives and nothing else; category 1: (0.6, 0.8]
+    assert 0.3 < thresholds[0] <= 0.4 and 0.6 < thresholds[1] <= 0.8
+    head = Head(dim=8, hidden=4, categories=("a", "b")).eval()
+    states, mask = pad_states([torch.randn(4, 8) for _ in range(6)])
+    with torch.no_grad():
+        before = torch.sigmoid(head(states, mask))
+        fold_thresholds(head, [0.3, 0.7])
+        after = torch.sigmoid(head(states, mask))
+    assert torch.equal(after >= 0.5, before >= torch.tensor([0.3, 0.7]))
 
 
 def test_shipped_guard_blocks_and_allows_hard_benign():

@@ -1,6 +1,8 @@
 """Operator-editable term lists (people, brands and characters to refuse) and the text normalisation they match on.
 
-A list file has one name per line; `#` starts a comment. Matching folds both the prompt and the names to a skeleton:
+A list file has one name per line; `#` starts a comment, and a line starting with `!` is an allowed phrase, inside
+which a name does not count ("!marvel at" keeps "tourists marvel at the aurora" from matching "Marvel", while "a
+Marvel film" still does). Matching folds the prompt, the names and the allowed phrases to a skeleton:
 Unicode compatibility forms (NFKC), case, accents, look-alike letters from other scripts (Cyrillic 'а', Greek 'ο'),
 leetspeak digits and symbols ('t4yl0r', '$wift'), and spacing or punctuation inside a name ('t a y l o r',
 'T.Swift', 'taylorswift' all match 'Taylor Swift'). A name matches only at word boundaries of the skeleton.
@@ -62,6 +64,7 @@ class TermList:
 
     category: str
     names: list[str] = field(default_factory=list)
+    allowed: list[str] = field(default_factory=list)  # phrases inside which a name does not count
 
     def __post_init__(self):
         self._keys = {}
@@ -69,28 +72,46 @@ class TermList:
             key = "".join(skeleton_words(name))
             if key:
                 self._keys.setdefault(key, name)
+        self._allowed = [words for words in (skeleton_words(p) for p in self.allowed) if words]
 
     @classmethod
     def from_files(cls, category: str, paths: list[Path]) -> TermList:
         names: list[str] = []
+        allowed: list[str] = []
         for path in paths:
             path = Path(path)
             if not path.is_file():
                 raise ValueError(f"{category} list '{path}': no such file (one name per line)")
             for line in path.read_text(encoding="utf-8").splitlines():
                 line = line.split("#", 1)[0].strip()
-                if line:
+                if line.startswith("!"):
+                    allowed.append(line[1:].strip())
+                elif line:
                     names.append(line)
-        return cls(category, names)
+        return cls(category, names, allowed)
+
+    def _covered(self, words: list[str]) -> set[int]:
+        """Indices of the words that lie inside an allowed phrase."""
+        covered: set[int] = set()
+        for phrase in self._allowed:
+            k = len(phrase)
+            for i in range(len(words) - k + 1):
+                if words[i : i + k] == phrase:
+                    covered.update(range(i, i + k))
+        return covered
 
     def find(self, text: str) -> list[str]:
-        """Names whose skeleton equals the joined skeleton of 1 to 4 consecutive words of the text."""
+        """Names whose skeleton equals the joined skeleton of 1 to 4 consecutive words of the text, unless all those
+        words lie inside an allowed phrase."""
         words = skeleton_words(text)
+        covered = self._covered(words) if self._allowed else set()
         found: dict[str, None] = {}
         for i in range(len(words)):
             joined = ""
             for j in range(i, min(i + 4, len(words))):
                 joined += words[j]
+                if covered.issuperset(range(i, j + 1)):
+                    continue
                 if joined in self._keys:
                     found[self._keys[joined]] = None
                 if joined.endswith("s") and joined[:-1] in self._keys:  # plural or possessive: "Barbies", "Nike's"

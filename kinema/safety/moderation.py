@@ -1,9 +1,15 @@
 """Prompt moderation: the frozen MiniLM text encoder (the one generation uses) + a small trained head + name lists.
 
-The head reads the mean-pooled MiniLM states of a prompt (384 wide) and gives one probability per category
-(multi-label sigmoid). Lists of people and brands/characters add a score of 1 to their category on a match. Sexual
-content involving minors is a rule on top: a sexual score above the strict threshold together with a word for a minor
-blocks, whatever the thresholds say. Thresholds per category: "strict", "default", "off", or a number in (0, 1).
+The head reads MiniLM's token states of a prompt and gives one probability per category (multi-label sigmoid). The
+shipped head max-pools over tokens ("tokens" features): every token's L2-normalised state goes through a linear
+layer and a GELU, the prompt keeps each unit's largest value over its tokens, and a linear layer maps those to
+logits; so one word anywhere in a long prompt ("... Putin ...", "... gore ...") can raise a category, where a mean
+over all tokens would dilute it. Older heads read the mean-pooled state ("mean" features); both load. Each
+category's threshold was tuned on the prompt set's validation split and folded into the last layer's bias, so the
+"default" threshold (0.5) is that tuned point. Lists of people and brands/characters add a score of 1 to their
+category on a match. Sexual content involving minors is a rule on top: a sexual score above the strict threshold
+together with a word for a minor blocks, whatever the thresholds say. Thresholds per category: "strict", "default",
+"off", or a number in (0, 1).
 
 Train the shipped head (minutes on a CPU): `kinema safety train-head` (reads kinema/assets/safety/prompts.jsonl,
 writes kinema/assets/safety/head/ and prints precision/recall per category on the held-out split) after
@@ -55,24 +61,54 @@ class Decision:
         }
 
 
-class Head(nn.Module):
-    """384 -> hidden -> one logit per category."""
+FEATURES = ("tokens", "mean")
 
-    def __init__(self, dim: int = 384, hidden: int = 128, categories: tuple[str, ...] = CATEGORIES):
+
+class Head(nn.Module):
+    """Token states (B, L, dim) and their mask (B, L) -> one logit per category; `features` as the module says."""
+
+    def __init__(
+        self, dim: int = 384, hidden: int = 128, categories: tuple[str, ...] = CATEGORIES, features: str = "tokens"
+    ):
         super().__init__()
-        self.categories = tuple(categories)
+        if features not in FEATURES:
+            raise ValueError(f"head features {features!r}: use one of {', '.join(FEATURES)}")
+        self.categories, self.features = tuple(categories), features
         self.net = nn.Sequential(nn.Linear(dim, hidden), nn.GELU(), nn.Dropout(0.1), nn.Linear(hidden, len(categories)))
 
-    def forward(self, emb: Tensor) -> Tensor:  # (B, dim) -> (B, C) logits
-        return self.net(emb)
+    def forward(self, states: Tensor, mask: Tensor) -> Tensor:  # (B, L, dim), (B, L) -> (B, C) logits
+        m = mask.unsqueeze(-1)
+        if self.features == "mean":
+            mean = (states * m).sum(1) / m.sum(1).clamp(min=1)
+            return self.net(nn.functional.normalize(mean, dim=-1))
+        units = self.net[1](self.net[0](nn.functional.normalize(states, dim=-1)))
+        return self.net[3](self.net[2](units.masked_fill(~m, -torch.inf).amax(1)))
+
+    def forward_packed(self, tokens: Tensor, prompt: Tensor, n: int) -> Tensor:
+        """The same logits from the tokens of n prompts laid end to end (T, dim) and each token's prompt index (T,);
+        for training on thousands of prompts without padding them to the longest."""
+        if self.features == "mean":
+            sums = tokens.new_zeros(n, tokens.shape[1]).index_add_(0, prompt, tokens)
+            counts = torch.bincount(prompt, minlength=n).clamp(min=1).unsqueeze(1)
+            return self.net(nn.functional.normalize(sums / counts, dim=-1))
+        units = self.net[1](self.net[0](nn.functional.normalize(tokens, dim=-1)))
+        index = prompt.unsqueeze(1).expand(-1, units.shape[1])
+        pooled = units.new_full((n, units.shape[1]), -torch.inf).scatter_reduce(0, index, units, "amax")
+        return self.net[3](self.net[2](pooled))
 
     def save(self, folder: Path, extra: dict | None = None) -> None:
+        """config.json and model.safetensors (float16: the head is small and its logits barely move)."""
         from kinema.io import atomic_path, atomic_write_text
 
         folder.mkdir(parents=True, exist_ok=True)
-        config = {"dim": self.net[0].in_features, "hidden": self.net[0].out_features, "categories": self.categories}
+        config = {
+            "dim": self.net[0].in_features,
+            "hidden": self.net[0].out_features,
+            "categories": self.categories,
+            "features": self.features,
+        }
         with atomic_path(folder / "model.safetensors") as tmp:
-            save_file({k: v.contiguous() for k, v in self.state_dict().items()}, str(tmp))
+            save_file({k: v.detach().half().contiguous() for k, v in self.state_dict().items()}, str(tmp))
         atomic_write_text(folder / "config.json", json.dumps({**config, **(extra or {})}, indent=2) + "\n")
 
     @classmethod
@@ -81,19 +117,15 @@ class Head(nn.Module):
         if not (folder / "config.json").is_file() or not (folder / "model.safetensors").is_file():
             raise ValueError(f"moderation head '{folder}': needs config.json and model.safetensors")
         config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
-        head = cls(config["dim"], config["hidden"], tuple(config["categories"]))
-        head.load_state_dict(load_file(str(folder / "model.safetensors")))
+        head = cls(config["dim"], config["hidden"], tuple(config["categories"]), config.get("features", "mean"))
+        head.load_state_dict({k: v.float() for k, v in load_file(str(folder / "model.safetensors")).items()})
         return head.eval()
 
 
-def embed(encoder, prompts: list[str], batch: int = 64) -> Tensor:
-    """Mean-pooled, L2-normalised encoder states (B, dim), as sentence-transformers pools MiniLM."""
-    out = []
-    for i in range(0, len(prompts), batch):
-        states, mask = encoder.encode(prompts[i : i + batch])
-        m = mask.unsqueeze(-1).float()
-        out.append(nn.functional.normalize((states * m).sum(1) / m.sum(1).clamp(min=1), dim=-1))
-    return torch.cat(out)
+def encode(encoder, prompts: list[str]) -> tuple[Tensor, Tensor]:
+    """Token states (B, L, dim) float32 on the CPU and their mask (B, L) of the normalised prompts."""
+    states, mask = encoder.encode([normalize(p) for p in prompts])
+    return states.float().cpu(), mask.cpu()  # a shared encoder may sit on a GPU
 
 
 def threshold(level: str | float) -> float | None:
@@ -139,9 +171,11 @@ class PromptModerator:
     @torch.no_grad()
     def scores(self, texts: list[str]) -> list[tuple[dict[str, float], dict[str, list[str]]]]:
         """Per text: head probabilities per category, raised to 1 where a list name matches; the matches."""
-        emb = embed(self.encoder, [normalize(t) for t in texts]).float().cpu()  # a shared encoder may sit on a GPU
+        probs_all = []
+        for i in range(0, len(texts), 64):
+            probs_all.append(torch.sigmoid(self.head(*encode(self.encoder, texts[i : i + 64]))))
         out = []
-        for text, probs in zip(texts, torch.sigmoid(self.head(emb))):
+        for text, probs in zip(texts, torch.cat(probs_all)):
             scores = {c: float(p) for c, p in zip(self.head.categories, probs)}
             matches: dict[str, list[str]] = {}
             for term_list in self.lists:
