@@ -216,12 +216,12 @@ def eval_generate(
     if out.exists() and not out.is_dir():
         fail(f"--out '{out}': exists and is not a folder")
     pipe = load_pipeline(model, safety=False if suite == "builtin" else None)
+    if long_seconds > pipe.config.max_seconds:  # checked before the main evaluation spends its time
+        fail(f"--long-seconds {long_seconds}: the model makes at most {pipe.config.max_seconds} s")
     try:
         scenes = load_suite(suite, n, seed, pipe.config)
         result = run_eval(pipe, scenes, seed=seed, out=out, steps=steps, progress=not as_json)
         if long_seconds:
-            if long_seconds > pipe.config.max_seconds:
-                fail(f"--long-seconds {long_seconds}: the model makes at most {pipe.config.max_seconds} s")
             scenes = long_scenes(long_n, seed, pipe.config, long_seconds)
             long = eval_long(pipe, scenes, seed=seed, steps=steps, out=out, progress=not as_json)
             result["tasks"]["long_video_identity"] = long["identity"]
