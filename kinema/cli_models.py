@@ -54,6 +54,13 @@ def train_vae_cmd(
     crop: Annotated[int, typer.Option("--crop", help="World only: train on CROP x CROP windows (0 = whole).")] = 0,
     chroma: Annotated[float, typer.Option("--chroma-weight", help="Extra loss weight on coloured pixels.")] = 0.0,
     bf16: Annotated[bool, typer.Option("--bf16", help="bf16 autocast on CPU too (always on a GPU).")] = False,
+    init: Annotated[
+        Path | None, typer.Option("--init", help="Warm start from a VAE folder or run (fresh optimiser/schedule).")
+    ] = None,
+    decoder_only: Annotated[
+        bool,
+        typer.Option("--decoder-only", help="Freeze the encoder (keeps the latent space a DiT was trained on)."),
+    ] = False,
 ) -> None:
     """Train a causal video VAE; the EMA weights land in OUT/final."""
     from kinema.models.vae import PRESETS
@@ -82,6 +89,8 @@ def train_vae_cmd(
             crop=crop,
             chroma=chroma,
             bf16=bf16,
+            init=init,
+            decoder_only=decoder_only,
         )
     except (ValueError, FloatingPointError) as e:
         fail(str(e))

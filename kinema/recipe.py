@@ -4,6 +4,8 @@
   1. vae: `train_vae` on the world stream (run/vae);
   2. calibrate: the shift and scale that give the DiT unit-variance latents, measured on held-out world clips and
      written into the VAE's config (run/model/vae);
+  2b. vae_decoder (optional): the calibrated VAE's decoder trained further with the encoder frozen (run/vae_decoder),
+     then copied into run/model/vae: better reconstructions in exactly the latent space the DiT learns;
   3. dit: `train_dit` on the world stream through that VAE (run/dit); then each entry of the optional list
      `dit_more` continues it as a new run warm-started from the one before (run/dit_2, run/dit_3, ...), with its own
      steps and learning-rate schedule (the rest of the settings as in `dit`): how the shipped DiT grew across
@@ -77,6 +79,12 @@ def train_default(out: str | Path, recipe: str | Path | None = None, install: bo
         train_vae(v.pop("preset"), "world", run / "vae", resume=True, progress=progress, **v)
     if not (model / "vae" / "model.safetensors").is_file():
         calibrate(run / "vae", model / "vae", **r["calibrate"])
+    if "vae_decoder" in r:
+        vd, here = dict(r["vae_decoder"]), run / "vae_decoder"
+        if not (here / "final" / "model.safetensors").is_file() or _step(here) < vd["steps"]:
+            vd.update(init=str(model / "vae"), decoder_only=True)
+            train_vae(r["vae"]["preset"], "world", here, resume=True, progress=progress, **vd)
+        _replace_folder(here / "final", model / "vae")
     d = dict(r["dit"])
     if not (run / "dit" / "final" / "model.safetensors").is_file() or _step(run / "dit") < d["steps"]:
         preset, steps, batch = d.pop("preset"), d.pop("steps"), d.pop("batch")
@@ -90,9 +98,7 @@ def train_default(out: str | Path, recipe: str | Path | None = None, install: bo
             stage["init"] = str(last / "final")
             train_dit(preset, str(model / "vae"), "world", here, steps, batch, True, progress=progress, **stage)
         last = here
-    if (model / "dit").exists():
-        shutil.rmtree(model / "dit")
-    shutil.copytree(last / "final", model / "dit")
+    _replace_folder(last / "final", model / "dit")
     PipelineConfig(**r["pipeline"]).save(model)
     if install:
         install_model(model)
@@ -118,6 +124,17 @@ def install_model(model: Path, dest: Path = ASSETS) -> None:
         tmp.rename(dest / part)
     shutil.copyfile(model / "pipeline.json", dest / ".pipeline.json.tmp")
     (dest / ".pipeline.json.tmp").replace(dest / "pipeline.json")
+
+
+def _replace_folder(src: Path, dest: Path) -> None:
+    """dest becomes a copy of src, swapped in by rename (never half-copied)."""
+    tmp = dest.with_name(f".{dest.name}.tmp")
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    shutil.copytree(src, tmp)
+    if dest.exists():
+        shutil.rmtree(dest)
+    tmp.rename(dest)
 
 
 def _step(run: Path) -> int:

@@ -13,6 +13,7 @@ def tiny_recipe(tmp_path):
     r = load_recipe()
     r["vae"].update(steps=2, batch=1, every=2)
     r["calibrate"].update(clips=4)
+    r["vae_decoder"].update(steps=2, batch=1, every=2, crop=32)
     r["dit"].update(steps=2, batch=2, every=2, text="random", buckets=[[32, 32, 5, 1.0]])
     r["pipeline"].update(text_encoder="random", sizes=["32x32"], num_steps=2)
     r["dit_more"] = [{"steps": 2, "lr": 1e-4, "seed": 1}]
@@ -47,6 +48,14 @@ def test_recipe_runs_every_stage_and_the_pipeline_loads_the_result(tmp_path):
         for k, v in load(str(tmp_path / "run" / "dit_2" / "final" / "model.safetensors")).items()
     )
     assert cfg["scale"] != 1.0  # calibrated
+    # the decoder stage: the model's VAE has the first stage's encoder (the DiT's latent space) and the new decoder
+    vae_first = load(str(tmp_path / "run" / "vae" / "final" / "model.safetensors"))
+    vae_tuned = load(str(tmp_path / "run" / "vae_decoder" / "final" / "model.safetensors"))
+    vae_model = load(str(model / "vae" / "model.safetensors"))
+    assert all(torch.equal(vae_model[k], vae_first[k]) for k in vae_first if k.startswith("encoder."))
+    assert all(torch.equal(vae_model[k], vae_tuned[k]) for k in vae_tuned)
+    assert any(not torch.equal(vae_first[k], vae_tuned[k]) for k in vae_first if k.startswith("decoder."))
+    assert json.loads((tmp_path / "run" / "vae_decoder" / "final" / "config.json").read_text())["scale"] == cfg["scale"]
     pipe = Pipeline.from_pretrained(model, safety=False)
     video = pipe("a red ball", num_frames=5, seed=0, progress=False)
     assert video.frames.shape == (5, 32, 32, 3)

@@ -1,5 +1,6 @@
 """The causal video VAE: causality, chunked = whole, shapes, folders, bad input, and exact training resume."""
 
+import dataclasses
 import json
 
 import numpy as np
@@ -142,6 +143,26 @@ def test_training_resumes_exactly(tmp_path):
     assert len(list((tmp_path / "a" / "samples").glob("*.png"))) == 2
     with pytest.raises(ValueError, match="not empty"):
         train_vae(out=tmp_path / "a", steps=4, **kw)
+
+
+def test_decoder_only_keeps_the_encoder_and_the_calibration(tmp_path):
+    kw = dict(preset="tiny", data="world", batch=1, every=2, progress=False, config=TINY, warmup=1)
+    train_vae(out=tmp_path / "a", steps=2, **kw)
+    first = VideoVAE.from_pretrained(tmp_path / "a" / "final")
+    calibrated = VideoVAE(dataclasses.replace(first.config, shift=0.25, scale=2.0))
+    calibrated.load_state_dict(first.state_dict())
+    calibrated.save_pretrained(tmp_path / "cal")
+    train_vae(out=tmp_path / "b", steps=3, init=tmp_path / "cal", decoder_only=True, lr=1e-2, **kw)
+    tuned = VideoVAE.from_pretrained(tmp_path / "b" / "final")
+    assert (tuned.config.shift, tuned.config.scale) == (0.25, 2.0)
+    before, after = first.state_dict(), tuned.state_dict()
+    assert all(torch.equal(before[k], after[k]) for k in before if k.startswith("encoder."))
+    assert any(not torch.equal(before[k], after[k]) for k in before if k.startswith("decoder."))
+    with pytest.raises(ValueError, match="needs --init"):
+        train_vae(out=tmp_path / "c", steps=1, decoder_only=True, **kw)
+    other = dict(kw, config=VAEConfig(latent_channels=8, channels=(8, 16, 16), time_kernel=(1, 3, 3)))
+    with pytest.raises(ValueError, match="another VAE shape"):
+        train_vae(out=tmp_path / "d", steps=1, init=tmp_path / "cal", **other)
 
 
 def test_training_stops_on_nan_and_keeps_the_last_good_checkpoint(tmp_path, monkeypatch):

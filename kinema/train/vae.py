@@ -59,10 +59,18 @@ def train_vae(
     crop: int = 0,
     chroma: float = 0.0,
     bf16: bool = False,
+    init: str | Path | None = None,
+    decoder_only: bool = False,
 ) -> Path:
-    """Train (or resume) a VAE run in folder `out`; the EMA weights end up in out/final as a model folder."""
+    """Train (or resume) a VAE run in folder `out`; the EMA weights end up in out/final as a model folder.
+
+    `init` warm-starts from a VAE folder (its weights and config, e.g. a calibrated shift/scale; fresh optimiser and
+    schedule). `decoder_only` freezes the encoder: the latent space stays exactly what a diffusion model was trained
+    on, while the decoder keeps learning to reconstruct (how the shipped decoder was improved after the DiT)."""
     if preset not in PRESETS:
         raise ValueError(f"unknown preset {preset!r}: choose from {', '.join(PRESETS)}")
+    if decoder_only and init is None:
+        raise ValueError("decoder-only training needs --init: the trained VAE whose encoder (latent space) to keep")
     run = Path(out)
     if run.exists() and any(run.iterdir()) and not resume:
         raise ValueError(f"run folder '{run}' is not empty: pass --resume to continue it, or choose another --out")
@@ -70,8 +78,17 @@ def train_vae(
     dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     torch.manual_seed(seed)
     model = VideoVAE(config or PRESETS[preset]).to(dev)
+    if init is not None:
+        start_from = _load_init(init)
+        arch = {f: v for f, v in dataclasses.asdict(start_from.config).items() if f not in ("shift", "scale")}
+        if arch != {f: v for f, v in dataclasses.asdict(model.config).items() if f not in ("shift", "scale")}:
+            raise ValueError(f"--init '{init}' holds another VAE shape than preset {preset!r}")
+        model = start_from.to(dev).train()
+    if decoder_only:
+        model.encoder.requires_grad_(False)
     ema = copy.deepcopy(model).eval().requires_grad_(False)
-    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.01, betas=(0.9, 0.99))
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    opt = torch.optim.AdamW(trainable, lr=lr, weight_decay=0.01, betas=(0.9, 0.99))
     start = 0
     if resume and (run / "checkpoint").exists():
         start = load_checkpoint(run, model, ema, opt)["step"]
@@ -86,6 +103,8 @@ def train_vae(
                 "batch": batch,
                 "crop": crop,
                 "chroma": chroma,
+                "init": str(init) if init is not None else None,
+                "decoder_only": decoder_only,
             }
         )
     )
@@ -110,7 +129,7 @@ def train_vae(
             )
         opt.zero_grad(set_to_none=True)
         loss.backward()
-        gnorm = torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0).item()
+        gnorm = torch.nn.utils.clip_grad_norm_(trainable, 1.0).item()
         opt.step()
         ema_update(ema, model, min(ema_decay, (1 + step) / (10 + step)))  # short memory early on
         frames_seen += x.shape[0] * x.shape[2]
@@ -137,6 +156,17 @@ def train_vae(
     ema.save_pretrained(run / "final")
     plot_curves(run, ("loss", "l1", "mse"))
     return run
+
+
+def _load_init(init: str | Path) -> VideoVAE:
+    """A VAE folder (config.json + model.safetensors) or a run folder (its final/)."""
+    p = Path(init)
+    if (p / "final" / "model.safetensors").is_file():
+        p = p / "final"
+    try:
+        return VideoVAE.from_pretrained(p)
+    except (OSError, ValueError) as e:
+        raise ValueError(f"--init '{init}': not a VAE folder ({e})") from e
 
 
 @torch.no_grad()
