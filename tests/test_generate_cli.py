@@ -131,6 +131,20 @@ def test_eval_generate_json_and_report(model, tmp_path):
     assert json.loads((tmp_path / "results.json").read_text()) == result
 
 
+def test_eval_generate_guidance_and_sampler_override_the_model(model, tmp_path):
+    args = ["eval", "generate", "--model", model, "--n", "1", "--steps", "2", "--json"]
+    sheets = []
+    for g in ("0", "9"):
+        r = runner.invoke(app, [*args, "--guidance", g, "--sampler", "heun", "--out", str(tmp_path / g)])
+        assert r.exit_code == 0, r.output
+        sheets.append((tmp_path / g / "sheets" / "0000_text_to_video.png").read_bytes())
+    assert sheets[0] != sheets[1]  # the flag reached the sampler
+    for bad, message in (("--guidance=-1", "guidance"), ("--sampler=rk4", "sampler")):
+        r = runner.invoke(app, [*args, bad, "--out", str(tmp_path / "bad")])
+        assert r.exit_code == 2 and message in r.stderr, r.output
+        assert not (tmp_path / "bad").exists()
+
+
 def test_eval_generate_reads_a_suite_file(model, tmp_path):
     scenes = list(sample_scenes(2, seed=5, width=32, height=32, fps=8.0, level=1))
     suite = tmp_path / "suite.jsonl"
