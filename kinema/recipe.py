@@ -110,28 +110,27 @@ def install_model(model: Path, dest: Path = ASSETS) -> None:
     weights stored in float16 to keep the package small (they load back into float32 modules)."""
     from safetensors.torch import load_file, save_file
 
+    def to_half(folder: Path) -> None:
+        state = load_file(str(folder / "model.safetensors"))
+        save_file(
+            {k: v.half() if v.is_floating_point() else v for k, v in state.items()}, str(folder / "model.safetensors")
+        )
+
     dest.mkdir(parents=True, exist_ok=True)
     for part in ("vae", "dit"):
-        tmp = dest / f".{part}.tmp"
-        if tmp.exists():
-            shutil.rmtree(tmp)
-        shutil.copytree(model / part, tmp)
-        state = load_file(str(tmp / "model.safetensors"))
-        half = {k: v.half() if v.is_floating_point() else v for k, v in state.items()}
-        save_file(half, str(tmp / "model.safetensors"))
-        if (dest / part).exists():
-            shutil.rmtree(dest / part)
-        tmp.rename(dest / part)
+        _replace_folder(model / part, dest / part, to_half)
     shutil.copyfile(model / "pipeline.json", dest / ".pipeline.json.tmp")
     (dest / ".pipeline.json.tmp").replace(dest / "pipeline.json")
 
 
-def _replace_folder(src: Path, dest: Path) -> None:
-    """dest becomes a copy of src, swapped in by rename (never half-copied)."""
+def _replace_folder(src: Path, dest: Path, transform=None) -> None:
+    """dest becomes a copy of src (then `transform(copy)`), swapped in by rename (never half-written)."""
     tmp = dest.with_name(f".{dest.name}.tmp")
     if tmp.exists():
         shutil.rmtree(tmp)
     shutil.copytree(src, tmp)
+    if transform is not None:
+        transform(tmp)
     if dest.exists():
         shutil.rmtree(dest)
     tmp.rename(dest)
