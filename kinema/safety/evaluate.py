@@ -295,29 +295,13 @@ def eval_world_prompts(n: int = 500, seed: int = 103, config=None, progress: boo
 def load_labelled(path: str | Path) -> list[dict]:
     """Rows {"text", "labels", ...} of a labelled prompt file (JSONL; any split, e.g. audit.jsonl's "audit"); labels
     must be the head's categories. An error names the first bad line."""
-    import json
+    from .prompt_data import CATEGORIES, load
 
-    from .prompt_data import CATEGORIES
-
-    path = Path(path)
-    if not path.is_file():
-        raise ValueError(f"labelled prompts '{path}': no such file")
-    rows = []
-    for i, line in enumerate(path.read_text(encoding="utf-8").splitlines()):
-        if not line.strip():
-            continue
-        try:
-            r = json.loads(line)
-        except json.JSONDecodeError as e:
-            raise ValueError(f"labelled prompts '{path}' line {i + 1}: not JSON ({e})") from e
-        if not isinstance(r, dict) or not isinstance(r.get("text"), str) or not isinstance(r.get("labels"), list):
-            raise ValueError(f"labelled prompts '{path}' line {i + 1}: expected an object with text and labels (list)")
+    def known(r: dict) -> str | None:
         unknown = [c for c in r["labels"] if c not in CATEGORIES]
-        if unknown:
-            raise ValueError(
-                f"labelled prompts '{path}' line {i + 1}: unknown labels {unknown}; known: {', '.join(CATEGORIES)}"
-            )
-        rows.append(r)
+        return f"unknown labels {unknown}; known: {', '.join(CATEGORIES)}" if unknown else None
+
+    rows = load(path, splits=None, name="labelled prompts", check=known)
     if not rows:
         raise ValueError(f"labelled prompts '{path}': no rows")
     return rows

@@ -2350,11 +2350,14 @@ def write(path: str | Path, rows: list[dict]) -> None:
     atomic_write_text(path, "".join(json.dumps(r) + "\n" for r in rows))
 
 
-def load(path: str | Path) -> list[dict]:
-    """The rows of a prompt set JSONL (this set's splits or an earlier one's); an error names the first bad line."""
+def load(
+    path: str | Path, splits: tuple[str, ...] | None = (*SPLITS, *OLDER_SPLITS), name: str = "prompt set", check=None
+) -> list[dict]:
+    """The rows of a labelled prompt JSONL: this set's splits or an earlier one's (`splits`; None: any split, e.g.
+    audit.jsonl's "audit"); `check(row)` may return a further problem. An error names the first bad line."""
     path = Path(path)
     if not path.is_file():
-        raise ValueError(f"prompt set '{path}': no such file")
+        raise ValueError(f"{name} '{path}': no such file")
     rows = []
     for i, line in enumerate(path.read_text(encoding="utf-8").splitlines()):
         if not line.strip():
@@ -2362,15 +2365,17 @@ def load(path: str | Path) -> list[dict]:
         try:
             r = json.loads(line)
         except json.JSONDecodeError as e:
-            raise ValueError(f"prompt set '{path}' line {i + 1}: not JSON ({e})") from e
+            raise ValueError(f"{name} '{path}' line {i + 1}: not JSON ({e})") from e
         if (
             not isinstance(r, dict)
             or not isinstance(r.get("text"), str)
             or not isinstance(r.get("labels"), list)
-            or r.get("split") not in (*SPLITS, *OLDER_SPLITS)
+            or (splits is not None and r.get("split") not in splits)
         ):
-            raise ValueError(
-                f"prompt set '{path}' line {i + 1}: expected text, labels (list) and split ({'|'.join(SPLITS)})"
-            )
+            wanted = f" and split ({'|'.join(SPLITS)})" if splits is not None else ""
+            raise ValueError(f"{name} '{path}' line {i + 1}: expected text, labels (list){wanted}")
+        problem = check(r) if check is not None else None
+        if problem:
+            raise ValueError(f"{name} '{path}' line {i + 1}: {problem}")
         rows.append(r)
     return rows
