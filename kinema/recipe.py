@@ -5,7 +5,8 @@
   2. calibrate: the shift and scale that give the DiT unit-variance latents, measured on held-out world clips and
      written into the VAE's config (run/model/vae);
   2b. vae_decoder (optional): the calibrated VAE's decoder trained further with the encoder frozen (run/vae_decoder),
-     then copied into run/model/vae: better reconstructions in exactly the latent space the DiT learns;
+     then copied into run/model/vae: better reconstructions in exactly the latent space the DiT learns; each
+     entry of the optional list `vae_decoder_more` continues it with a fresh schedule (run/vae_decoder_2, ...);
   3. dit: `train_dit` on the world stream through that VAE (run/dit); then each entry of the optional list
      `dit_more` continues it as a new run warm-started from the one before (run/dit_2, run/dit_3, ...), with its own
      steps and learning-rate schedule (the rest of the settings as in `dit`): how the shipped DiT grew across
@@ -80,11 +81,15 @@ def train_default(out: str | Path, recipe: str | Path | None = None, install: bo
     if not (model / "vae" / "model.safetensors").is_file():
         calibrate(run / "vae", model / "vae", **r["calibrate"])
     if "vae_decoder" in r:
-        vd, here = dict(r["vae_decoder"]), run / "vae_decoder"
-        if not (here / "final" / "model.safetensors").is_file() or _step(here) < vd["steps"]:
-            vd.update(init=str(model / "vae"), decoder_only=True)
-            train_vae(r["vae"]["preset"], "world", here, resume=True, progress=progress, **vd)
-        _replace_folder(here / "final", model / "vae")
+        init = model / "vae"
+        stages = [r["vae_decoder"]] + [{**r["vae_decoder"], **more} for more in r.get("vae_decoder_more", [])]
+        for k, vd in enumerate(map(dict, stages), 1):
+            here = run / ("vae_decoder" if k == 1 else f"vae_decoder_{k}")
+            if not (here / "final" / "model.safetensors").is_file() or _step(here) < vd["steps"]:
+                vd.update(init=str(init), decoder_only=True)
+                train_vae(r["vae"]["preset"], "world", here, resume=True, progress=progress, **vd)
+            init = here / "final"
+        _replace_folder(init, model / "vae")
     d = dict(r["dit"])
     if not (run / "dit" / "final" / "model.safetensors").is_file() or _step(run / "dit") < d["steps"]:
         preset, steps, batch = d.pop("preset"), d.pop("steps"), d.pop("batch")

@@ -17,6 +17,7 @@ def tiny_recipe(tmp_path):
     r["dit"].update(steps=2, batch=2, every=2, text="random", buckets=[[32, 32, 5, 1.0]])
     r["pipeline"].update(text_encoder="random", sizes=["32x32"], num_steps=2)
     r["dit_more"] = [{"steps": 2, "lr": 1e-4, "seed": 1}]
+    r["vae_decoder_more"] = [{"steps": 2, "lr": 1e-4, "seed": 5}]
     path = tmp_path / "recipe.json"
     path.write_text(json.dumps(r))
     return path
@@ -51,10 +52,15 @@ def test_recipe_runs_every_stage_and_the_pipeline_loads_the_result(tmp_path):
     # the decoder stage: the model's VAE has the first stage's encoder (the DiT's latent space) and the new decoder
     vae_first = load(str(tmp_path / "run" / "vae" / "final" / "model.safetensors"))
     vae_tuned = load(str(tmp_path / "run" / "vae_decoder" / "final" / "model.safetensors"))
+    vae_tuned_2 = load(str(tmp_path / "run" / "vae_decoder_2" / "final" / "model.safetensors"))
     vae_model = load(str(model / "vae" / "model.safetensors"))
     assert all(torch.equal(vae_model[k], vae_first[k]) for k in vae_first if k.startswith("encoder."))
-    assert all(torch.equal(vae_model[k], vae_tuned[k]) for k in vae_tuned)
+    assert all(torch.equal(vae_model[k], vae_tuned_2[k]) for k in vae_tuned_2)  # the last decoder stage
     assert any(not torch.equal(vae_first[k], vae_tuned[k]) for k in vae_first if k.startswith("decoder."))
+    assert any(not torch.equal(vae_tuned[k], vae_tuned_2[k]) for k in vae_tuned if k.startswith("decoder."))
+    assert json.loads((tmp_path / "run" / "vae_decoder_2" / "config.json").read_text())["init"] == str(
+        tmp_path / "run" / "vae_decoder" / "final"
+    )
     assert json.loads((tmp_path / "run" / "vae_decoder" / "final" / "config.json").read_text())["scale"] == cfg["scale"]
     pipe = Pipeline.from_pretrained(model, safety=False)
     video = pipe("a red ball", num_frames=5, seed=0, progress=False)
