@@ -27,6 +27,12 @@ def train_dit_cmd(
     seed: Annotated[int, typer.Option("--seed")] = 0,
     text: Annotated[str, typer.Option("--text", help="'minilm' or a local Hugging Face encoder folder.")] = "minilm",
     text_dropout: Annotated[float, typer.Option("--text-dropout", help="Null-prompt rate (for CFG).")] = 0.1,
+    context_noise: Annotated[
+        float,
+        typer.Option(
+            "--context-noise", help="Noise conditioning frames of half the examples to a time in [0, X] (long video)."
+        ),
+    ] = 0.0,
     checkpointing: Annotated[bool, typer.Option("--checkpointing", help="Activation checkpointing per block.")] = False,
     compile: Annotated[bool, typer.Option("--compile", help="torch.compile each block.")] = False,
     bf16: Annotated[bool, typer.Option("--bf16", help="bf16 autocast on CPU too (always on a GPU).")] = False,
@@ -44,10 +50,12 @@ def train_dit_cmd(
         fail("--steps, --batch, --every and --nproc must be at least 1, --warmup 0 or more and --lr positive")
     if not 0 <= text_dropout < 1:
         fail(f"--text-dropout {text_dropout}: must be in [0, 1)")
+    if not 0 <= context_noise < 1:
+        fail(f"--context-noise {context_noise}: must be in [0, 1)")
     if data != "world" and not Path(data).exists():
         fail(f"--data '{data}': expected 'world', an existing manifest CSV or a latent cache folder")
     kw = dict(lr=lr, warmup=warmup, every=every, seed=seed, text=text, text_dropout=text_dropout)
-    kw.update(checkpointing=checkpointing, compile=compile, bf16=bf16, init=init)
+    kw.update(checkpointing=checkpointing, compile=compile, bf16=bf16, init=init, context_noise=context_noise)
     try:
         run = train_dit(preset, vae, data, out, steps, batch, resume, nproc, parallel, **kw)
     except (ValueError, FloatingPointError) as e:

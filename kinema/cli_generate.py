@@ -194,6 +194,12 @@ def eval_generate(
         float | None, typer.Option("--guidance", help="Classifier-free guidance (default: the model's).")
     ] = None,
     sampler: Annotated[str | None, typer.Option("--sampler", help="euler or heun (default: the model's).")] = None,
+    context_noise: Annotated[
+        float | None,
+        typer.Option(
+            "--context-noise", help="Time given to earlier windows' frames in long jobs (default: the model's)."
+        ),
+    ] = None,
     long_seconds: Annotated[
         float,
         typer.Option(
@@ -220,11 +226,12 @@ def eval_generate(
     if out.exists() and not out.is_dir():
         fail(f"--out '{out}': exists and is not a folder")
     pipe = load_pipeline(model, safety=False if suite == "builtin" else None)
-    overrides = {k: v for k, v in (("guidance", guidance), ("sampler", sampler)) if v is not None}
+    given = (("guidance", guidance), ("sampler", sampler), ("context_noise", context_noise))
+    overrides = {k: v for k, v in given if v is not None}
     try:  # the model's defaults for every clip; the config checks the values
         pipe.config = dataclasses.replace(pipe.config, **overrides)
     except ValueError as e:
-        fail(f"--guidance/--sampler: {e}")
+        fail(f"--guidance/--sampler/--context-noise: {e}")
     if long_seconds > pipe.config.max_seconds:  # checked before the main evaluation spends its time
         fail(f"--long-seconds {long_seconds}: the model makes at most {pipe.config.max_seconds} s")
     try:

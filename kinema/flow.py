@@ -136,6 +136,9 @@ def conditioning_mask(
     return torch.stack([task_frames(name, frames, generator) for name in names]).to(device)
 
 
-def frame_timesteps(t: Tensor, mask: Tensor) -> Tensor:
-    """Per-frame times (B, T) from one sampled time per example t (B,): clean frames (mask True) get t = 0."""
-    return torch.where(mask, torch.zeros((), dtype=t.dtype, device=t.device), t[:, None])
+def frame_timesteps(t: Tensor, mask: Tensor, context: Tensor | float = 0.0) -> Tensor:
+    """Per-frame times (B, T) from one sampled time per example t (B,): conditioning frames (mask True) get
+    `context` (a number, one per example (B,), or per frame (B, T)): 0 for clean conditions, a little more for
+    conditions noised on purpose (conditioning augmentation)."""
+    c = torch.as_tensor(context, dtype=t.dtype, device=t.device)
+    return torch.where(mask, c[:, None] if c.ndim == 1 else c, t[:, None])

@@ -44,6 +44,14 @@ def test_per_frame_times_keep_clean_frames():
     t_next = flow.frame_timesteps(torch.tensor([0.5, 0.3]), clean)
     x = flow.euler_step(xt, torch.randn_like(xt), t, t_next)
     assert torch.equal(x[:, :, 0], x0[:, :, 0])  # conditioning frames do not move
+    # noised conditions: a level per example or per frame; still fixed by every step
+    per_example = flow.frame_timesteps(torch.tensor([1.0, 0.5]), clean, torch.tensor([0.1, 0.2]))
+    assert torch.allclose(per_example, torch.tensor([[0.1, 1.0, 1.0, 1.0], [0.2, 0.2, 0.5, 0.2]]))
+    per_frame = torch.tensor([[0.1, 0.0, 0.0, 0.0], [0.0, 0.1, 0.0, 0.2]])
+    t = flow.frame_timesteps(torch.tensor([1.0, 0.5]), clean, per_frame)
+    assert torch.allclose(t, torch.tensor([[0.1, 1.0, 1.0, 1.0], [0.0, 0.1, 0.5, 0.2]]))
+    x = flow.euler_step(xt, torch.randn_like(xt), t, flow.frame_timesteps(torch.tensor([0.5, 0.3]), clean, per_frame))
+    assert torch.equal(x[0, :, 0], xt[0, :, 0]) and torch.equal(x[1, :, 3], xt[1, :, 3])
 
 
 def test_shift_properties():

@@ -134,6 +134,31 @@ def test_long_video_feeds_the_model_bounded_windows(pipe):
     assert max(rec.frames) == CONFIG.window and len(rec.frames) > 10
 
 
+def test_context_noise_reaches_only_frames_an_earlier_window_made():
+    noisy = tiny(dataclasses.replace(CONFIG, context_noise=0.1))
+    times = []
+    handle = noisy.dit.register_forward_pre_hook(lambda m, args: times.append(args[1][0].clone()))
+    image = clip(1)[0]
+    try:
+        noisy("a red ball moves right", image=image, seconds=3.0, upsample=False, seed=1)
+    finally:
+        handle.remove()
+    first = times[0]  # window 1: the pinned image at t = 0, the rest from noise
+    assert first[0] == 0 and (first[1:] > 0.5).all()
+    later = times[-1]  # the last window: its first frame came from the window before, noised to 0.1
+    assert torch.isclose(later[0], torch.tensor(0.1)) and (later[1:] < 0.5).all()
+    # a single window has nothing made earlier: the same video as without context noise (no extra draws)
+    plain = tiny()  # the same seeded weights
+    a = noisy("a red ball", image=image, seconds=1.0, upsample=False, seed=2).frames
+    b = plain("a red ball", image=image, seconds=1.0, upsample=False, seed=2).frames
+    assert np.array_equal(a, b)
+    long_a = noisy("a red ball", seconds=3.0, upsample=False, seed=2).frames
+    long_b = plain("a red ball", seconds=3.0, upsample=False, seed=2).frames
+    assert long_a.shape == long_b.shape and not np.array_equal(long_a, long_b)
+    with pytest.raises(ValueError, match="context_noise"):
+        dataclasses.replace(CONFIG, context_noise=1.0)
+
+
 def test_pins_are_kept_exactly(pipe):
     image = clip(1)[0]
     job = make_job(pipe.config, seconds=1.0, image=image)

@@ -134,6 +134,28 @@ def test_conditioning_frames_are_clean_and_out_of_the_loss():
     assert (model.t > 0).all()  # cond_p 0: plain text-to-video
 
 
+def test_context_noise_noises_the_conditions_of_half_the_examples_and_keeps_them_out_of_the_loss():
+    x0 = torch.randn(32, 4, 5, 2, 2, generator=torch.Generator().manual_seed(0))
+    text, mask = torch.zeros(32, 1, 16), torch.ones(32, 1, dtype=torch.bool)
+
+    def run(level):
+        model, gens = Recorder(), [torch.Generator().manual_seed(i) for i in range(32)]
+        flow_matching_loss(model, x0, text, mask, gens, 1.0, 20, level).backward()
+        return model
+
+    plain, noised = run(0.0), run(0.2)
+    cond = plain.t == 0  # the same tasks, times and noise are drawn first, whatever the level
+    assert torch.equal(noised.t[~cond], plain.t[~cond])
+    levels = torch.stack([noised.t[i][cond[i]].unique() for i in range(32)]).squeeze(1)  # one level per example
+    assert (levels >= 0).all() and (levels <= 0.2).all()
+    assert 4 < (levels == 0).sum() < 28  # about half stay clean
+    frames = cond[:, None, :, None, None].expand_as(x0)
+    assert not torch.equal(noised.x[frames], x0[frames])  # the others see their conditions noised
+    clean_rows = (levels == 0)[:, None, None, None, None].expand_as(x0) & frames
+    assert torch.equal(noised.x[clean_rows], x0[clean_rows])
+    assert (noised.out.grad[frames] == 0).all()  # still out of the loss
+
+
 def test_text_dropout_gives_the_null_prompt():
     enc = RandomTextEncoder(dim=8)
     text, mask, cut = encode_prompts(enc, ["a red ball", "a blue square slides"], [True, False], "cpu")

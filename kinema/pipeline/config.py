@@ -48,6 +48,9 @@ class PipelineConfig:
     window: int = 9
     context: int = 2
     decode_chunk: int = 8  # latent frames decoded at a time (constant memory)
+    # a window conditioned on latent frames an earlier window made sees them noised to this time (0: clean); for
+    # DiTs trained with --context-noise, so that artefacts do not pile up window after window in long videos
+    context_noise: float = 0.0
     upsample: bool = True  # expand short prompts into the dense caption style by default
 
     def __post_init__(self):
@@ -61,6 +64,8 @@ class PipelineConfig:
             raise ValueError(f"PipelineConfig: sampler {self.sampler!r} must be one of {', '.join(SAMPLERS)}")
         if self.num_steps < 1 or self.guidance < 0 or min(self.fps) <= 0 or not 0 < self.seconds <= self.max_seconds:
             raise ValueError(f"PipelineConfig: steps, guidance, fps and seconds out of range in {self}")
+        if not 0 <= self.context_noise < 1:
+            raise ValueError(f"PipelineConfig: context_noise {self.context_noise} must be in [0, 1)")
         if not 0 < self.context < self.window or self.decode_chunk < 1:
             raise ValueError(f"PipelineConfig: need 0 < context {self.context} < window {self.window}, chunk >= 1")
 

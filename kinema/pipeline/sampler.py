@@ -67,15 +67,17 @@ def solve(
     clean: Tensor,
     method: str = "euler",
     on_step: Callable[[int], None] | None = None,
+    context: Tensor | float = 0.0,
 ) -> Tensor:
-    """Integrate x (B, C, T, H, W) along `times` (decreasing to 0); frames where clean (B, T) is True stay fixed.
-    `on_step(n)` is told after each step how many model evaluations it took."""
+    """Integrate x (B, C, T, H, W) along `times` (decreasing to 0); frames where clean (B, T) is True stay fixed,
+    at time `context` (a number, per example (B,) or per frame (B, T): 0 for clean conditions, more for conditions
+    the caller noised to that time). `on_step(n)` is told after each step how many model evaluations it took."""
     if method not in ("euler", "heun"):
         raise ValueError(f"sampler {method!r}: choose euler or heun")
     b = x.shape[0]
     for t, t_next in zip(times[:-1].tolist(), times[1:].tolist()):
-        tf = flow.frame_timesteps(torch.full((b,), t), clean)  # (B, T): 0 on clean frames
-        tn = flow.frame_timesteps(torch.full((b,), t_next), clean)
+        tf = flow.frame_timesteps(torch.full((b,), t), clean, context)  # (B, T): `context` on given frames
+        tn = flow.frame_timesteps(torch.full((b,), t_next), clean, context)
         v = velocity(x, tf)
         second = method == "heun" and t_next > 0
         if second:

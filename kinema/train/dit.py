@@ -54,14 +54,27 @@ def tokens_of(x: Tensor, patch: tuple[int, int, int]) -> int:
     return math.prod(n // k for n, k in zip(x.shape[2:], patch))
 
 
-def flow_matching_loss(model: nn.Module, x0: Tensor, text: Tensor, mask: Tensor, gens, cond_p: float, tokens: int):
+def context_levels(gens, context_noise: float) -> Tensor:
+    """Per example, the time of its conditioning frames: 0 (clean) for half the examples, uniform in
+    [0, context_noise] for the other half; all 0 when context_noise is 0 (and no random number is drawn)."""
+    if context_noise <= 0:
+        return torch.zeros(len(gens))
+    draws = [torch.rand(2, generator=g) for g in gens]
+    return torch.stack([torch.where(u[0] < 0.5, 0.0, u[1] * context_noise) for u in draws])
+
+
+def flow_matching_loss(
+    model: nn.Module, x0: Tensor, text: Tensor, mask: Tensor, gens, cond_p: float, tokens: int, context_noise=0.0
+):
     """The rectified-flow loss of a batch of latents x0 (B, C, T, H, W) of `tokens` tokens each, one generator
-    per example."""
+    per example. With context_noise > 0 the conditioning frames are themselves noised to a small time (told to the
+    model through their per-frame t), so that at inference a window conditioned on frames the model made itself,
+    artefacts and all, is not out of distribution (noise augmentation of the condition, as in SVD and CogVideoX)."""
     b, _, frames = x0.shape[:3]
     t = flow.shift_timesteps(torch.cat([flow.sample_timesteps(1, g) for g in gens]), flow.token_shift(tokens))
     clean = torch.stack([flow.task_frames(draw_task(g, frames, cond_p), frames, g) for g in gens])
     noise = torch.stack([torch.randn(x0.shape[1:], generator=g) for g in gens]).to(x0)
-    t_f = flow.frame_timesteps(t, clean).to(x0)  # (B, T): 0 on clean frames
+    t_f = flow.frame_timesteps(t, clean, context_levels(gens, context_noise)).to(x0)  # (B, T): the condition's t
     v = model(flow.path(x0, noise, t_f), t_f, text, mask)
     clean = clean.to(x0.device)
     # Mean per example, then over examples: the same number whichever process holds which examples.
@@ -206,6 +219,7 @@ def _train(
     text: str = "minilm",
     text_dropout: float = 0.1,
     cond_p: float = 0.5,
+    context_noise: float = 0.0,
     grad_clip: float = 1.0,
     checkpointing: bool = False,
     compile: bool = False,
@@ -270,7 +284,7 @@ def _train(
             run.mkdir(parents=True, exist_ok=True)
             settings = dict(preset=preset, dit=dataclasses.asdict(cfg), vae=vae, data=data, steps=steps, batch=batch)
             settings.update(seed=seed, text=text, text_dropout=text_dropout, cond_p=cond_p, lr=lr, warmup=warmup)
-            settings.update(nproc=d.world, parallel=parallel, init=init)
+            settings.update(nproc=d.world, parallel=parallel, init=init, context_noise=context_noise)
             atomic_write_text(run / "config.json", json.dumps(settings, indent=1))
             truncate_log(run, start)  # a killed run logged past its checkpoint
         d.barrier()
@@ -289,7 +303,7 @@ def _train(
                 g["lr"] = lr_at(step, lr, warmup, steps)
             seq = tokens_of(x0, cfg.patch)
             with autocast:
-                loss = flow_matching_loss(model, x0, txt, tmask, gens, cond_p, seq)
+                loss = flow_matching_loss(model, x0, txt, tmask, gens, cond_p, seq, context_noise)
             value = d.mean(loss.item())
             if not math.isfinite(value):
                 bar.stop()
