@@ -53,6 +53,9 @@ def train_vae_cmd(
     every: Annotated[int, typer.Option("--every", help="Checkpoint and sample every N steps.")] = 200,
     crop: Annotated[int, typer.Option("--crop", help="World only: train on CROP x CROP windows (0 = whole).")] = 0,
     chroma: Annotated[float, typer.Option("--chroma-weight", help="Extra loss weight on coloured pixels.")] = 0.0,
+    edge: Annotated[
+        float, typer.Option("--edge-weight", help="Weight of an L1 loss on pixel differences (sharper edges).")
+    ] = 0.0,
     bf16: Annotated[bool, typer.Option("--bf16", help="bf16 autocast on CPU too (always on a GPU).")] = False,
     init: Annotated[
         Path | None, typer.Option("--init", help="Warm start from a VAE folder or run (fresh optimiser/schedule).")
@@ -72,8 +75,8 @@ def train_vae_cmd(
         fail("--steps, --batch and --every must be at least 1 and --lr positive")
     if crop and (crop < 16 or crop > 64 or crop % 8):
         fail(f"--crop {crop}: must be 0 or a multiple of 8 from 16 to 64 (the world's smallest frames are 64 px)")
-    if chroma < 0:
-        fail(f"--chroma-weight {chroma:g}: must be 0 or more")
+    if chroma < 0 or edge < 0:
+        fail(f"--chroma-weight {chroma:g} / --edge-weight {edge:g}: must be 0 or more")
     _check_data(data)
     try:
         run = train_vae(
@@ -88,6 +91,7 @@ def train_vae_cmd(
             every=every,
             crop=crop,
             chroma=chroma,
+            edge=edge,
             bf16=bf16,
             init=init,
             decoder_only=decoder_only,

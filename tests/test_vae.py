@@ -225,6 +225,22 @@ def test_chroma_weights_favour_coloured_pixels():
     assert w[0, 0, 0, 0, 0] > 4 * w[0, 0, 0, 1, 0]
 
 
+def test_edge_loss_sees_blur_that_shifts_nothing_else():
+    from kinema.train.vae import edge_l1, vae_loss
+
+    x = -torch.ones(1, 3, 1, 16, 16)
+    x[..., 4:12, 4:12] = 1.0  # a sharp square
+    blurred = torch.nn.functional.avg_pool3d(x, (1, 3, 3), stride=1, padding=(0, 1, 1), count_include_pad=False)
+    assert edge_l1(x, x) == 0 and edge_l1(blurred, x) > 0.1
+    assert edge_l1(x + 0.5, x) == 0  # a uniform shift has the same edges
+    model = VideoVAE(VAEConfig(latent_channels=4, channels=(8, 8, 16), time_kernel=(1, 1, 3), norm="none"))
+    torch.manual_seed(0)
+    plain, parts = vae_loss(model, x, 1e-6)
+    torch.manual_seed(0)
+    with_edge, parts_edge = vae_loss(model, x, 1e-6, edge=2.0)
+    assert "edge" not in parts and torch.isclose(with_edge, plain + 2.0 * parts_edge["edge"], rtol=1e-4)
+
+
 def test_posterior_starts_nearly_deterministic():
     # unit posterior noise at init drowns the small initial means and the decoder learns only the mean colour
     torch.manual_seed(0)
