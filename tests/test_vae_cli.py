@@ -37,6 +37,8 @@ def test_eval_vae_json_keys(tmp_path):
     ):
         assert k in out
     assert out["stride"] == [4, 4, 4] and out["latent_channels"] == 4
+    cats = out["judge_categories"]  # the judge's pass rate per category, on the reconstructions
+    assert "shape" in cats and all(0 <= v <= 1 for v in cats.values())
 
 
 def test_roundtrip_writes_video_and_sheet(tmp_path):

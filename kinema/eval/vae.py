@@ -74,6 +74,7 @@ def eval_vae(
             y0, x0 = (h - c) // 2, (w - c) // 2
             clips.append((v[:, y0 : y0 + c, x0 : x0 + c], None))
     ps, ss, passed, total = [], [], 0, 0
+    by_category: dict[str, list[bool]] = {}  # the judge's checks on reconstructions, per category
     enc_t = dec_t = 0.0
     n_frames = 0
     it = clips
@@ -96,12 +97,15 @@ def eval_vae(
             rep = judge(rec, scene.fps, scene)
             passed += sum(c.passed for c in rep.checks)
             total += len(rep.checks)
+            for c in rep.checks:
+                by_category.setdefault(c.category, []).append(c.passed)
     t, h, w = clips[0][0].shape[:3]
     cfg = vae.config
     return {
         "psnr": round(float(np.mean(ps)), 3),
         "ssim": round(float(np.mean(ss)), 4),
         "judge_pass": round(passed / total, 4) if total else None,
+        "judge_categories": {k: round(float(np.mean(v)), 4) for k, v in by_category.items()},
         "compression": round(compression(vae, t, h, w), 2),
         "stride": [cfg.temporal_stride, cfg.spatial_stride, cfg.spatial_stride],
         "latent_channels": cfg.latent_channels,
