@@ -68,13 +68,16 @@ def bench_train_cmd(
     preset: Annotated[str, typer.Option("--preset")] = "tiny",
     tokens: Annotated[int, typer.Option("--tokens", help="Tokens per clip (latent patches).")] = 1024,
     head_dim: Annotated[int | None, typer.Option("--head-dim", help="Override the preset's head size.")] = None,
+    profile: Annotated[
+        bool, typer.Option("--profile", help="Also where each model's step time goes (torch.profiler).")
+    ] = False,
     as_json: AsJson = False,
 ) -> None:
     """Our DiT vs diffusers' WanTransformer3DModel (same shape, random weights): forward + backward tokens/s."""
     from kinema.eval.bench_train import bench_train
 
     try:
-        r = bench_train(preset, tokens, head_dim)
+        r = bench_train(preset, tokens, head_dim, profile=profile)
     except ImportError as e:
         fail(f"the training benchmark needs diffusers: pip install -e '.[bench]' ({e})")
     except ValueError as e:

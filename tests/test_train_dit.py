@@ -218,6 +218,10 @@ def test_bench_prints_the_issue_keys():
     keys = {"ours_tokens_per_s", "diffusers_tokens_per_s", "ratio", "params", "flops_per_token", "mfu", "device"}
     assert set(r) == keys and r["ours_tokens_per_s"] > 0 and r["mfu"] is None
     assert r["params"] == sum(p.numel() for p in DiT(dit_mod.dit_preset("tiny")).parameters())
+    prof = bench_train("tiny", tokens=16, repeats=1, profile=True)["profile"]
+    for side in ("ours", "diffusers"):
+        assert 0 < prof[side]["kernel_share"] < 1 and prof[side]["top_ops"][0][1] > 0
+    assert prof["ratio_ceiling"] > 1
 
 
 def test_init_warm_starts_from_a_dit_folder(baseline, vae_dir, tmp_path):

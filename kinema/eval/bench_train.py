@@ -42,10 +42,38 @@ def grid_for(tokens: int, patch: tuple[int, int, int]) -> tuple[int, int, int]:
     return frames * patch[0], side * patch[1], side * patch[2]
 
 
+KERNELS = ("aten::mm", "aten::addmm", "aten::bmm", "aten::baddbmm")  # + every scaled_dot_product op
+
+
+def kernel_profile(fn, runs: int = 2) -> dict:
+    """Where a training step's time goes (torch.profiler, self time): the share spent in matmul and attention
+    kernels, and the top ops. Two models built on the same kernels can differ only in the rest."""
+    from torch.profiler import ProfilerActivity, profile
+
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        for _ in range(runs):
+            fn()
+    events = [e for e in prof.key_averages() if e.self_cpu_time_total > 0]
+    total = sum(e.self_cpu_time_total for e in events)
+    kernels = sum(e.self_cpu_time_total for e in events if e.key in KERNELS or "scaled_dot_product" in e.key)
+    top = sorted(events, key=lambda e: -e.self_cpu_time_total)[:8]
+    return {
+        "kernel_share": round(kernels / total, 3),
+        "top_ops": [[e.key, round(e.self_cpu_time_total / total, 3)] for e in top],
+    }
+
+
 def bench_train(
-    preset: str = "tiny", tokens: int = 1024, head_dim: int | None = None, text_len: int = 32, repeats: int = 3
+    preset: str = "tiny",
+    tokens: int = 1024,
+    head_dim: int | None = None,
+    text_len: int = 32,
+    repeats: int = 3,
+    profile: bool = False,
 ) -> dict:
-    """Forward + backward tokens/s of both models, their ratio, our params, FLOPs per token and MFU (GPU)."""
+    """Forward + backward tokens/s of both models, their ratio, our params, FLOPs per token and MFU (GPU); with
+    `profile`, also each model's kernel profile (kernel_profile) and the ratio ours would reach if all of its time
+    were the matmul and attention kernels diffusers' model spends (the ceiling for equal-FLOP models)."""
     cfg = dit_preset(preset)
     if head_dim is not None:
         if head_dim <= 0 or cfg.hidden % head_dim:
@@ -89,7 +117,7 @@ def bench_train(
     ours_tps, theirs_tps = seq / best["ours"], seq / best["theirs"]
     flops = ours.flops_per_token(seq, text_len)
     peak = peak_flops(dev)
-    return {
+    result = {
         "ours_tokens_per_s": round(ours_tps, 1),
         "diffusers_tokens_per_s": round(theirs_tps, 1),
         "ratio": round(ours_tps / theirs_tps, 3),
@@ -98,3 +126,11 @@ def bench_train(
         "mfu": round(flops * ours_tps / peak, 4) if peak else None,
         "device": torch.cuda.get_device_name(dev) if dev.type == "cuda" else f"cpu ({torch.get_num_threads()} threads)",
     }
+    if profile:
+        mine, theirs_prof = kernel_profile(run_ours), kernel_profile(run_theirs)
+        result["profile"] = {
+            "ours": mine,
+            "diffusers": theirs_prof,
+            "ratio_ceiling": round(1 / theirs_prof["kernel_share"], 3),
+        }
+    return result
