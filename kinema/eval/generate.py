@@ -115,10 +115,12 @@ def eval_long(
     pipe, scenes: list[Scene], seed: int = 0, steps: int | None = None, out: Path | None = None, progress: bool = True
 ) -> dict:
     """Generate each scene's caption at its full length (window by window) and judge the subject's identity in
-    every window of the pipeline's length; returns the mean pass rate over windows, per video too."""
+    every window of the pipeline's length; returns the mean pass rate over windows, per video and per window (over
+    videos), and `subject_present`: the share of windows whose subject keeps its colour at its size (identity
+    without the shape)."""
     cfg = pipe.config
     window_s = ((cfg.window - 1) * 4 + 1) / cfg.fps[0]
-    rates, secs = [], []
+    rates, secs, present, windows = [], [], [], []
     items = list(enumerate(scenes))
     if progress:
         from rich.progress import track
@@ -131,11 +133,17 @@ def eval_long(
         secs.append(time.perf_counter() - t0)
         rep = judge(video.frames, scene.fps, window_claims(scene, window_s))
         rates.append(rep.score)
+        windows.append([c.passed for c in rep.checks])
+        # the subject's colour at its size, whatever shape it takes: drift apart from the shape classifier
+        ev = [c.evidence for c in rep.checks]
+        present.append(np.mean([e.get("area_px", 0) > 0.4 * e.get("area_expected_px", np.inf) for e in ev]))
         if out is not None:
             write_contact_sheet(Path(out) / "sheets" / f"long_{i:02d}.png", video.frames, max_frames=16, cols=8)
     return {
         "identity": round(float(np.mean(rates)), 4),
         "per_video": [round(r, 4) for r in rates],
+        "per_window": [round(float(r), 3) for r in np.mean(windows, axis=0)],  # identity rate, window by window
+        "subject_present": round(float(np.mean(present)), 4),
         "windows": len(window_claims(scenes[0], window_s)),
         "seconds_per_video": round(float(np.mean(secs)), 2),
     }

@@ -432,7 +432,7 @@ def check_identity(v: _Video, d: dict):
     m = float(np.median(v.mem.mass(d["color"])[idx]))
     want = expected_area_px(d["shape"], d["size"], v.unit)
     got = classify_shape(f)
-    return got == d["shape"] and m > 0.4 * want, {"shape": got, "area_px": _r(m)}
+    return got == d["shape"] and m > 0.4 * want, {"shape": got, "area_px": _r(m), "area_expected_px": _r(want)}
 
 
 CHECKS = {
