@@ -169,9 +169,9 @@ def test_training_stops_on_nan_and_keeps_the_last_good_checkpoint(tmp_path, monk
     real = train_mod.vae_loss
     calls = {"n": 0}
 
-    def flaky(model, x, kl_weight, chroma=0.0):
+    def flaky(model, x, kl_weight, chroma=0.0, edge=0.0):
         calls["n"] += 1
-        loss, parts = real(model, x, kl_weight, chroma)
+        loss, parts = real(model, x, kl_weight, chroma, edge)
         return (loss * float("nan"), parts) if calls["n"] == 4 else (loss, parts)
 
     monkeypatch.setattr(train_mod, "vae_loss", flaky)
