@@ -173,12 +173,20 @@ def train_default_cmd(
         Path | None, typer.Option("--recipe", help="Recipe JSON (default: kinema/recipes/default.json).")
     ] = None,
     install: Annotated[bool, typer.Option("--install", help="Copy the model into kinema/assets when done.")] = False,
+    from_assets: Annotated[
+        Path | None,
+        typer.Option(
+            "--from-assets",
+            help="A model folder with a stages.json (e.g. kinema/assets): its stages count as done, the later ones "
+            "start from its weights.",
+        ),
+    ] = None,
 ) -> None:
     """Retrain the bundled default model from its recipe: VAE, latent calibration, DiT, pipeline folder."""
     from kinema.recipe import train_default
 
     try:
-        model = train_default(out, recipe, install)
+        model = train_default(out, recipe, install, from_assets=from_assets)
     except (ValueError, FloatingPointError) as e:
         fail(str(e))
     typer.echo(f"model: {model}" + (" (installed in kinema/assets)" if install else ""))

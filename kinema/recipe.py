@@ -13,6 +13,9 @@
      sessions without committing optimiser state;
   4. assemble: run/model = pipeline.json + vae/ + dit/, a folder `Pipeline.from_pretrained` loads;
   5. install (with --install): copy run/model into kinema/assets, where `kinema.load_default()` finds it.
+The model folder's stages.json names the stages its weights went through; `--from-assets kinema/assets` takes those
+as done and runs only the recipe's later stages, warm-started from the installed weights (so the shipped model grows
+across sessions from what is committed, with no run folders kept).
 """
 
 from __future__ import annotations
@@ -24,8 +27,11 @@ from pathlib import Path
 
 import torch
 
+from .io import atomic_write_text
+
 RECIPE = Path(__file__).resolve().parent / "recipes" / "default.json"
 ASSETS = Path(__file__).resolve().parent / "assets"
+STAGES = "stages.json"  # in a model folder: the recipe stages its weights went through
 
 
 def load_recipe(path: str | Path | None = None) -> dict:
@@ -65,8 +71,39 @@ def calibrate(vae_run: Path, out: Path, clips: int, seed: int) -> Path:
     return out
 
 
-def train_default(out: str | Path, recipe: str | Path | None = None, install: bool = False, progress=True) -> Path:
-    """Every stage of the recipe; returns the assembled model folder (run/model)."""
+def stage_names(r: dict) -> tuple[list[str], list[str]]:
+    """The recipe's stages in order, as two chains: the VAE's ("vae" stands for training plus calibration, then the
+    decoder stages) and the DiT's ("dit", "dit_2", ...); the names are also the stages' run folders."""
+    vae = ["vae"]
+    if "vae_decoder" in r:
+        vae += ["vae_decoder"] + [f"vae_decoder_{k}" for k in range(2, 2 + len(r.get("vae_decoder_more", [])))]
+    return vae, ["dit"] + [f"dit_{k}" for k in range(2, 2 + len(r.get("dit_more", [])))]
+
+
+def installed_stages(folder: Path, r: dict) -> tuple[list[str], list[str]]:
+    """The stages a model folder's weights have been through (its stages.json), checked against the recipe: each
+    chain must be a prefix of the recipe's (a model of another recipe cannot be continued by this one)."""
+    try:
+        done = json.loads((Path(folder) / STAGES).read_text())
+        chains = list(done["vae"]), list(done["dit"])
+    except (OSError, json.JSONDecodeError, KeyError, TypeError) as e:
+        raise ValueError(f"--from-assets '{folder}': no readable {STAGES} saying which stages it holds ({e})") from e
+    for have, want in zip(chains, stage_names(r)):
+        if not have or have != want[: len(have)]:
+            raise ValueError(f"--from-assets '{folder}': its stages {have} are not a start of the recipe's {want}")
+    return chains
+
+
+def train_default(
+    out: str | Path,
+    recipe: str | Path | None = None,
+    install: bool = False,
+    progress=True,
+    from_assets: str | Path | None = None,
+) -> Path:
+    """Every stage of the recipe; returns the assembled model folder (run/model). With `from_assets` (a model folder
+    with a stages.json, e.g. kinema/assets), the stages it holds are taken as done and the later ones start from its
+    weights: how the shipped model keeps training across sessions from what is committed."""
     from .pipeline.config import PipelineConfig
     from .train.dit import train_dit
     from .train.vae import train_vae
@@ -75,36 +112,45 @@ def train_default(out: str | Path, recipe: str | Path | None = None, install: bo
     run = Path(out)
     run.mkdir(parents=True, exist_ok=True)
     model = run / "model"
-    v = dict(r["vae"])
-    if not (run / "vae" / "final" / "model.safetensors").is_file() or _step(run / "vae") < v["steps"]:
-        train_vae(v.pop("preset"), "world", run / "vae", resume=True, progress=progress, **v)
-    if not (model / "vae" / "model.safetensors").is_file():
-        calibrate(run / "vae", model / "vae", **r["calibrate"])
-    if "vae_decoder" in r:
+    vae_names, dit_names = stage_names(r)
+    vae_done, dit_done = installed_stages(Path(from_assets), r) if from_assets is not None else ([], [])
+    if vae_done:
+        _replace_folder(Path(from_assets) / "vae", model / "vae")
         init = model / "vae"
-        stages = [r["vae_decoder"]] + [{**r["vae_decoder"], **more} for more in r.get("vae_decoder_more", [])]
-        for k, vd in enumerate(map(dict, stages), 1):
-            here = run / ("vae_decoder" if k == 1 else f"vae_decoder_{k}")
-            if not (here / "final" / "model.safetensors").is_file() or _step(here) < vd["steps"]:
-                vd.update(init=str(init), decoder_only=True)
-                train_vae(r["vae"]["preset"], "world", here, resume=True, progress=progress, **vd)
-            init = here / "final"
+    else:
+        v = dict(r["vae"])
+        if not (run / "vae" / "final" / "model.safetensors").is_file() or _step(run / "vae") < v["steps"]:
+            train_vae(v.pop("preset"), "world", run / "vae", resume=True, progress=progress, **v)
+        if not (model / "vae" / "model.safetensors").is_file():
+            calibrate(run / "vae", model / "vae", **r["calibrate"])
+        init = model / "vae"
+    stages = [r.get("vae_decoder")] + [{**r["vae_decoder"], **more} for more in r.get("vae_decoder_more", [])]
+    for name, vd in zip(vae_names[1:], map(dict, stages)):
+        if name in vae_done:
+            continue
+        here = run / name
+        if not (here / "final" / "model.safetensors").is_file() or _step(here) < vd["steps"]:
+            vd.update(init=str(init), decoder_only=True)
+            train_vae(r["vae"]["preset"], "world", here, resume=True, progress=progress, **vd)
+        init = here / "final"
+    if init != model / "vae":
         _replace_folder(init, model / "vae")
-    d = dict(r["dit"])
-    if not (run / "dit" / "final" / "model.safetensors").is_file() or _step(run / "dit") < d["steps"]:
-        preset, steps, batch = d.pop("preset"), d.pop("steps"), d.pop("batch")
-        train_dit(preset, str(model / "vae"), "world", run / "dit", steps, batch, True, progress=progress, **d)
-    last = run / "dit"
-    for k, more in enumerate(r.get("dit_more", []), 2):
-        stage = {**r["dit"], **more}
-        here = run / f"dit_{k}"
+    init = None
+    stages = [r["dit"]] + [{**r["dit"], **more} for more in r.get("dit_more", [])]
+    for name, stage in zip(dit_names, map(dict, stages)):
+        if name in dit_done:
+            init = Path(from_assets) / "dit"
+            continue
+        here = run / name
         if not (here / "final" / "model.safetensors").is_file() or _step(here) < stage["steps"]:
             preset, steps, batch = stage.pop("preset"), stage.pop("steps"), stage.pop("batch")
-            stage["init"] = str(last / "final")
+            if init is not None:
+                stage["init"] = str(init)
             train_dit(preset, str(model / "vae"), "world", here, steps, batch, True, progress=progress, **stage)
-        last = here
-    _replace_folder(last / "final", model / "dit")
+        init = here / "final"
+    _replace_folder(init, model / "dit")
     PipelineConfig(**r["pipeline"]).save(model)
+    atomic_write_text(model / STAGES, json.dumps({"vae": vae_names, "dit": dit_names}))
     if install:
         install_model(model)
     return model
@@ -124,8 +170,10 @@ def install_model(model: Path, dest: Path = ASSETS) -> None:
     dest.mkdir(parents=True, exist_ok=True)
     for part in ("vae", "dit"):
         _replace_folder(model / part, dest / part, to_half)
-    shutil.copyfile(model / "pipeline.json", dest / ".pipeline.json.tmp")
-    (dest / ".pipeline.json.tmp").replace(dest / "pipeline.json")
+    for name in ("pipeline.json", STAGES):
+        if (model / name).is_file():
+            shutil.copyfile(model / name, dest / f".{name}.tmp")
+            (dest / f".{name}.tmp").replace(dest / name)
 
 
 def _replace_folder(src: Path, dest: Path, transform=None) -> None:

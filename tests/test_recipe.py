@@ -94,3 +94,48 @@ def test_bad_recipe_is_a_clear_error(tmp_path):
     bad.write_text('{"vae": {}}')
     with pytest.raises(ValueError, match="missing section"):
         load_recipe(bad)
+
+
+def test_from_assets_runs_only_the_stages_the_installed_model_lacks(tmp_path):
+    from safetensors.torch import load_file as load
+
+    from kinema.pipeline import Pipeline
+
+    base = json.loads(tiny_recipe(tmp_path).read_text())
+    base.pop("vae_decoder_more"), base.pop("dit_more")
+    first = tmp_path / "first.json"
+    first.write_text(json.dumps(base))
+    assets = tmp_path / "assets"
+    install_model(train_default(tmp_path / "run", first, progress=False), assets)
+    assert json.loads((assets / "stages.json").read_text()) == {"vae": ["vae", "vae_decoder"], "dit": ["dit"]}
+    # the recipe grows by one decoder stage and one DiT stage; only those run, from the installed weights
+    grown = tmp_path / "grown.json"
+    grown.write_text(json.dumps({**base, "vae_decoder_more": [{"steps": 2, "seed": 7}], "dit_more": [{"steps": 2}]}))
+    model = train_default(tmp_path / "next", grown, progress=False, from_assets=assets)
+    assert sorted(p.name for p in (tmp_path / "next").iterdir()) == ["dit_2", "model", "vae_decoder_2"]
+    assert json.loads((tmp_path / "next" / "dit_2" / "config.json").read_text())["init"] == str(assets / "dit")
+    assert json.loads((tmp_path / "next" / "vae_decoder_2" / "config.json").read_text())["init"] == str(
+        tmp_path / "next" / "model" / "vae"
+    )
+    old, new = load(str(assets / "dit" / "model.safetensors")), load(str(model / "dit" / "model.safetensors"))
+    assert any(not torch.equal(old[k].float(), new[k]) for k in old)
+    old_vae, new_vae = load(str(assets / "vae" / "model.safetensors")), load(str(model / "vae" / "model.safetensors"))
+    assert all(torch.equal(old_vae[k].float(), new_vae[k]) for k in old_vae if k.startswith("encoder."))
+    assert any(not torch.equal(old_vae[k].float(), new_vae[k]) for k in old_vae if k.startswith("decoder."))
+    stages = {"vae": ["vae", "vae_decoder", "vae_decoder_2"], "dit": ["dit", "dit_2"]}
+    assert json.loads((model / "stages.json").read_text()) == stages
+    assert Pipeline.from_pretrained(model, safety=False)("a ball", num_frames=5, progress=False).frames.shape[0] == 5
+    # a model whose stages are not a start of the recipe's cannot be continued by it
+    (assets / "stages.json").write_text(json.dumps({"vae": ["vae"], "dit": ["dit_9"]}))
+    with pytest.raises(ValueError, match="not a start of the recipe"):
+        train_default(tmp_path / "other", grown, progress=False, from_assets=assets)
+    (assets / "stages.json").unlink()
+    with pytest.raises(ValueError, match="no readable stages.json"):
+        train_default(tmp_path / "other", grown, progress=False, from_assets=assets)
+
+
+def test_shipped_assets_name_a_start_of_the_recipes_stages():
+    from kinema.recipe import ASSETS, installed_stages
+
+    vae, dit = installed_stages(ASSETS, load_recipe())
+    assert vae[0] == "vae" and dit[0] == "dit"
