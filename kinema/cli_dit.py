@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from kinema.cli_models import AsJson, bench, fail, report, train
+from kinema.io import VideoError
 
 
 @train.command("dit")
@@ -58,7 +59,7 @@ def train_dit_cmd(
     kw.update(checkpointing=checkpointing, compile=compile, bf16=bf16, init=init, context_noise=context_noise)
     try:
         run = train_dit(preset, vae, data, out, steps, batch, resume, nproc, parallel, **kw)
-    except (ValueError, FloatingPointError) as e:
+    except (ValueError, FloatingPointError, VideoError) as e:
         fail(str(e))
     typer.echo(f"trained: {run / 'final'} (log {run / 'log.jsonl'}, curve {run / 'loss_curve.png'})")
 

@@ -10,6 +10,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from kinema.io import VideoError
+
 train = typer.Typer(help="Train models (resumable runs with logs, samples and curves).", no_args_is_help=True)
 evaluate = typer.Typer(help="Measure models.", no_args_is_help=True)
 vae_app = typer.Typer(help="Use the video VAE.", no_args_is_help=True)
@@ -96,7 +98,7 @@ def train_vae_cmd(
             init=init,
             decoder_only=decoder_only,
         )
-    except (ValueError, FloatingPointError) as e:
+    except (ValueError, FloatingPointError, VideoError) as e:
         fail(str(e))
     typer.echo(f"trained: {run / 'final'} (log {run / 'log.jsonl'}, curve {run / 'loss_curve.png'})")
 
@@ -117,7 +119,7 @@ def eval_vae_cmd(
     _check_data(data)
     try:
         r = eval_vae(checkpoint, n=n, seed=seed, data=data, progress=not as_json)
-    except (ValueError, OSError) as e:
+    except (ValueError, OSError, VideoError) as e:
         fail(str(e))
     report(r, as_json, f"VAE {checkpoint} on {data}")
 
@@ -132,7 +134,7 @@ def roundtrip_cmd(
     """Encode and decode a video to see what the VAE keeps; prints PSNR and writes a side-by-side contact sheet."""
     from kinema.eval.metrics import psnr
     from kinema.eval.vae import load_vae, roundtrip
-    from kinema.io import VideoError, read_video, write_contact_sheet_rows, write_video
+    from kinema.io import read_video, write_contact_sheet_rows, write_video
 
     try:
         frames, fps = read_video(video)
@@ -187,6 +189,6 @@ def train_default_cmd(
 
     try:
         model = train_default(out, recipe, install, from_assets=from_assets)
-    except (ValueError, FloatingPointError) as e:
+    except (ValueError, FloatingPointError, VideoError) as e:
         fail(str(e))
     typer.echo(f"model: {model}" + (" (installed in kinema/assets)" if install else ""))

@@ -73,3 +73,16 @@ def test_bad_input_exits_2(tmp_path):
         r = runner.invoke(app, args)
         assert r.exit_code == 2, (args, r.output)
         assert "error:" in r.stderr
+
+
+def test_a_manifest_video_that_cannot_be_read_is_one_error_line(tmp_path):
+    (tmp_path / "broken.mp4").write_bytes(b"not a video at all")
+    manifest = tmp_path / "m.csv"
+    manifest.write_text(f"path,text,num_frames,height,width,fps\n{tmp_path / 'broken.mp4'},a clip,9,64,64,12\n")
+    for args in (
+        ["eval", "vae", "--checkpoint", str(_folder(tmp_path)), "--n", "1", "--data", str(manifest), "--json"],
+        ["train", "vae", "--out", str(tmp_path / "r"), "--data", str(manifest), "--steps", "1", "--batch", "1"],
+    ):
+        r = runner.invoke(app, args)
+        assert r.exit_code == 2, (args, r.output)
+        assert r.stderr.count("\n") == 1 and "broken.mp4" in r.stderr and "Traceback" not in r.output
