@@ -103,7 +103,8 @@ def read_log(run: Path) -> list[dict]:
 
 
 def plot_curves(run: Path, keys: tuple[str, ...] = ("loss",), name: str = "loss_curve.png") -> Path | None:
-    """A PNG of the logged curves over steps (log scale), for people to look at."""
+    """A PNG of the logged curves over steps (log scale), for people to look at; a long curve is drawn faint with its
+    running mean on top (a step's loss depends on its random time, so the raw curve is mostly noise)."""
     rows = read_log(run)
     if not rows:
         return None
@@ -115,8 +116,14 @@ def plot_curves(run: Path, keys: tuple[str, ...] = ("loss",), name: str = "loss_
     fig, ax = plt.subplots(figsize=(7, 4), dpi=100)
     for k in keys:
         pts = [(r["step"], r[k]) for r in rows if k in r and r[k] is not None and math.isfinite(r[k])]
-        if pts:
-            ax.plot(*zip(*pts), label=k)
+        if not pts:
+            continue
+        steps, values = zip(*pts)
+        (line,) = ax.plot(steps, values, label=k, alpha=0.3 if len(pts) > 50 else 1.0)
+        if len(pts) > 50:
+            w = max(5, len(pts) // 30)
+            mean = np.convolve(values, np.ones(w) / w, mode="valid")
+            ax.plot(steps[w - 1 :], mean, color=line.get_color(), label=f"{k}, mean of {w} steps")
     ax.set_yscale("log")
     ax.set_xlabel("step")
     ax.grid(alpha=0.3)
