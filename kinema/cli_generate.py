@@ -205,7 +205,8 @@ def eval_generate(
         typer.Option(
             "--long-seconds",
             help="Also make long videos of this length and judge the subject's identity "
-            "in each window (tasks.long_video_identity); 0 skips it.",
+            "in each window (tasks.long_video_identity, and long_video_subject_present: colour at size, shape aside); "
+            "0 skips it.",
         ),
     ] = 0.0,
     long_n: Annotated[int, typer.Option("--long-n", help="How many long videos.")] = 2,
@@ -241,6 +242,7 @@ def eval_generate(
             scenes = long_scenes(long_n, seed, pipe.config, long_seconds)
             long = eval_long(pipe, scenes, seed=seed, steps=steps, out=out, progress=not as_json)
             result["tasks"]["long_video_identity"] = long["identity"]
+            result["tasks"]["long_video_subject_present"] = long["subject_present"]  # colour at size, shape aside
             atomic_write_text(out / "long.json", json.dumps(long, indent=1) + "\n")
             atomic_write_text(out / "results.json", json.dumps(result, indent=1) + "\n")
     except Blocked as e:

@@ -252,6 +252,7 @@ def test_eval_generate_long_videos_add_the_identity_rate(model, tmp_path):
     result = json.loads(r.stdout)
     assert set(result) == {"n", "overall", "categories", "tasks", "seconds_per_clip"}
     assert 0 <= result["tasks"]["long_video_identity"] <= 1
+    assert result["tasks"]["long_video_identity"] <= result["tasks"]["long_video_subject_present"] <= 1
     long = json.loads((tmp_path / "long.json").read_text())
     assert long["windows"] >= 2 and len(long["per_video"]) == 1 and (tmp_path / "sheets" / "long_00.png").is_file()
     assert json.loads((tmp_path / "results.json").read_text()) == result
