@@ -71,13 +71,23 @@ def calibrate(vae_run: Path, out: Path, clips: int, seed: int) -> Path:
     return out
 
 
-def stage_names(r: dict) -> tuple[list[str], list[str]]:
-    """The recipe's stages in order, as two chains: the VAE's ("vae" stands for training plus calibration, then the
-    decoder stages) and the DiT's ("dit", "dit_2", ...); the names are also the stages' run folders."""
-    vae = ["vae"]
+def stages(r: dict) -> tuple[list[tuple[str, dict]], list[tuple[str, dict]]]:
+    """The recipe's stages in order with their settings, as two chains: the VAE's ("vae" stands for training plus
+    calibration, then the decoder stages) and the DiT's ("dit", "dit_2", ...); a continuation stage's settings are
+    its first stage's with its own on top, and the names are also the stages' run folders."""
+    vae = [("vae", dict(r["vae"]))]
     if "vae_decoder" in r:
-        vae += ["vae_decoder"] + [f"vae_decoder_{k}" for k in range(2, 2 + len(r.get("vae_decoder_more", [])))]
-    return vae, ["dit"] + [f"dit_{k}" for k in range(2, 2 + len(r.get("dit_more", [])))]
+        first = r["vae_decoder"]
+        vae += [("vae_decoder", dict(first))]
+        vae += [(f"vae_decoder_{k}", {**first, **more}) for k, more in enumerate(r.get("vae_decoder_more", []), 2)]
+    dit = [("dit", dict(r["dit"]))]
+    dit += [(f"dit_{k}", {**r["dit"], **more}) for k, more in enumerate(r.get("dit_more", []), 2)]
+    return vae, dit
+
+
+def stage_names(r: dict) -> tuple[list[str], list[str]]:
+    """The names of `stages(r)`, chain by chain."""
+    return tuple([name for name, _ in chain] for chain in stages(r))
 
 
 def installed_stages(folder: Path, r: dict) -> tuple[list[str], list[str]]:
@@ -112,37 +122,35 @@ def train_default(
     run = Path(out)
     run.mkdir(parents=True, exist_ok=True)
     model = run / "model"
-    vae_names, dit_names = stage_names(r)
+    vae_stages, dit_stages = stages(r)
     vae_done, dit_done = installed_stages(Path(from_assets), r) if from_assets is not None else ([], [])
     if vae_done:
         _replace_folder(Path(from_assets) / "vae", model / "vae")
         init = model / "vae"
     else:
-        v = dict(r["vae"])
-        if not (run / "vae" / "final" / "model.safetensors").is_file() or _step(run / "vae") < v["steps"]:
+        v = vae_stages[0][1]
+        if not _finished(run / "vae", v["steps"]):
             train_vae(v.pop("preset"), "world", run / "vae", resume=True, progress=progress, **v)
         if not (model / "vae" / "model.safetensors").is_file():
             calibrate(run / "vae", model / "vae", **r["calibrate"])
         init = model / "vae"
-    stages = [r.get("vae_decoder")] + [{**r["vae_decoder"], **more} for more in r.get("vae_decoder_more", [])]
-    for name, vd in zip(vae_names[1:], map(dict, stages)):
+    for name, vd in vae_stages[1:]:
         if name in vae_done:
             continue
         here = run / name
-        if not (here / "final" / "model.safetensors").is_file() or _step(here) < vd["steps"]:
+        if not _finished(here, vd["steps"]):
             vd.update(init=str(init), decoder_only=True)
             train_vae(r["vae"]["preset"], "world", here, resume=True, progress=progress, **vd)
         init = here / "final"
     if init != model / "vae":
         _replace_folder(init, model / "vae")
     init = None
-    stages = [r["dit"]] + [{**r["dit"], **more} for more in r.get("dit_more", [])]
-    for name, stage in zip(dit_names, map(dict, stages)):
+    for name, stage in dit_stages:
         if name in dit_done:
             init = Path(from_assets) / "dit"
             continue
         here = run / name
-        if not (here / "final" / "model.safetensors").is_file() or _step(here) < stage["steps"]:
+        if not _finished(here, stage["steps"]):
             preset, steps, batch = stage.pop("preset"), stage.pop("steps"), stage.pop("batch")
             if init is not None:
                 stage["init"] = str(init)
@@ -150,7 +158,8 @@ def train_default(
         init = here / "final"
     _replace_folder(init, model / "dit")
     PipelineConfig(**r["pipeline"]).save(model)
-    atomic_write_text(model / STAGES, json.dumps({"vae": vae_names, "dit": dit_names}))
+    names = {"vae": [n for n, _ in vae_stages], "dit": [n for n, _ in dit_stages]}
+    atomic_write_text(model / STAGES, json.dumps(names))
     if install:
         install_model(model)
     return model
@@ -172,8 +181,7 @@ def install_model(model: Path, dest: Path = ASSETS) -> None:
         _replace_folder(model / part, dest / part, to_half)
     for name in ("pipeline.json", STAGES):
         if (model / name).is_file():
-            shutil.copyfile(model / name, dest / f".{name}.tmp")
-            (dest / f".{name}.tmp").replace(dest / name)
+            atomic_write_text(dest / name, (model / name).read_text())
 
 
 def _replace_folder(src: Path, dest: Path, transform=None) -> None:
@@ -187,6 +195,11 @@ def _replace_folder(src: Path, dest: Path, transform=None) -> None:
     if dest.exists():
         shutil.rmtree(dest)
     tmp.rename(dest)
+
+
+def _finished(run: Path, steps: int) -> bool:
+    """Whether a stage's run folder holds its final weights after all its steps."""
+    return (run / "final" / "model.safetensors").is_file() and _step(run) >= steps
 
 
 def _step(run: Path) -> int:
