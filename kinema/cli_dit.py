@@ -40,6 +40,13 @@ def train_dit_cmd(
     init: Annotated[
         str | None, typer.Option("--init", help="Warm start from a DiT folder (e.g. kinema/assets/dit).")
     ] = None,
+    prefetch: Annotated[
+        bool,
+        typer.Option(
+            "--prefetch/--no-prefetch",
+            help="Load the next batch (render, VAE-encode, text-encode) on a background thread during the step.",
+        ),
+    ] = True,
 ) -> None:
     """Train the diffusion transformer on VAE latents (rectified flow); the EMA weights land in OUT/final."""
     from kinema.models.dit import PRESETS
@@ -57,6 +64,7 @@ def train_dit_cmd(
         fail(f"--data '{data}': expected 'world', an existing manifest CSV or a latent cache folder")
     kw = dict(lr=lr, warmup=warmup, every=every, seed=seed, text=text, text_dropout=text_dropout)
     kw.update(checkpointing=checkpointing, compile=compile, bf16=bf16, init=init, context_noise=context_noise)
+    kw.update(prefetch=prefetch)
     try:
         run = train_dit(preset, vae, data, out, steps, batch, resume, nproc, parallel, **kw)
     except (ValueError, FloatingPointError, VideoError) as e:

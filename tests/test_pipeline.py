@@ -86,6 +86,14 @@ def test_load_default_says_what_is_missing(tmp_path, monkeypatch):
         load_default()
 
 
+def test_the_package_exposes_the_pipeline_api():
+    import kinema
+
+    assert kinema.load_default is load_default and kinema.Pipeline is Pipeline
+    with pytest.raises(AttributeError, match="no attribute 'nope'"):
+        kinema.nope  # noqa: B018
+
+
 def test_mismatched_parts_are_refused():
     with pytest.raises(ValueError, match="text encoder gives 16-wide states, the DiT takes 8"):
         Pipeline(VideoVAE(VAE), DiT(dataclasses.replace(DIT, text_dim=8)), RandomTextEncoder(16), CONFIG)

@@ -12,7 +12,7 @@ from kinema.models.dit import DiT, DiTConfig
 from kinema.models.text import RandomTextEncoder
 from kinema.models.vae import VAEConfig, VideoVAE
 from kinema.train import dit as dit_mod
-from kinema.train.dit import encode_prompts, flow_matching_loss, train_dit, with_null
+from kinema.train.dit import Prefetch, encode_prompts, flow_matching_loss, train_dit, with_null
 from kinema.train.dit_data import ManifestClips, check_buckets, make_source
 
 TINY = DiTConfig(latent_channels=4, hidden=32, depth=2, heads=2, text_dim=16)
@@ -51,6 +51,35 @@ def test_run_folder_has_checkpoint_samples_curve_and_final(baseline):
     assert [r["step"] for r in rows] == [0, 1, 2, 3]
     assert all(r["tokens_per_s"] > 0 and r["mfu"] is None and np.isfinite(r["loss"]) for r in rows)
     assert not list(baseline.glob(".checkpoint*"))
+
+
+def test_prefetching_changes_no_number(baseline, vae_dir, tmp_path):
+    train_dit("tiny", vae_dir, "world", tmp_path / "r", steps=4, batch=4, prefetch=False, **KW)
+    assert losses(tmp_path / "r") == losses(baseline)
+    a = DiT.from_pretrained(baseline / "final").state_dict()
+    b = DiT.from_pretrained(tmp_path / "r" / "final").state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_prefetch_loads_the_next_step_on_its_thread_and_raises_its_errors():
+    import threading
+
+    seen = []
+
+    def load(step):
+        if step == 3:
+            raise ValueError("video 3 cannot be read")
+        seen.append((step, threading.current_thread().name))
+        return step * 10
+
+    batches = Prefetch(load, steps=5)
+    assert [batches(0), batches(1), batches(2)] == [0, 10, 20]
+    batches.settle()
+    assert seen[0] == (0, threading.current_thread().name)  # the first batch has nobody to load it ahead
+    assert all(name.startswith("kinema-prefetch") for _, name in seen[1:]) and [s for s, _ in seen] == [0, 1, 2]
+    with pytest.raises(ValueError, match="video 3"):
+        batches(3)
+    batches.close()
 
 
 @pytest.mark.parametrize("parallel", ["ddp", "fsdp"])

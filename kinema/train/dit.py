@@ -138,24 +138,64 @@ def with_null(text: Tensor, mask: Tensor, drop: list[bool], null: Tensor) -> tup
     return pad_states(rows)
 
 
-def _prepare(
-    ex: Examples, vae, encoder: TextEncoder, gens, text_dropout: float, dev
-) -> tuple[Tensor, Tensor, Tensor, int]:
-    """Latents x0, prompt states and mask for a batch of examples (text dropout drawn per example)."""
-    drop = [bool(torch.rand((), generator=g) < text_dropout) for g in gens]
-    if ex.latents is None:
-        with torch.no_grad():
-            z = vae.encode(ex.frames.to(dev))
-        x0 = (z - vae.config.shift) * vae.config.scale
-    else:
-        x0 = ex.latents.to(dev).float()
-    if ex.text is None:
-        text, mask, cut = encode_prompts(encoder, ex.captions, drop, dev)
-    else:
-        null = encoder.encode([""])[0][0].to(ex.text)
-        text, mask = with_null(ex.text.float(), ex.mask.bool(), drop, null)
-        text, mask, cut = text.to(dev), mask.to(dev), 0
+def _load(ex: Examples, vae, encoder: TextEncoder, dev) -> tuple[Tensor, Tensor, Tensor, int]:
+    """Latents x0 and the captions' prompt states and mask for a batch of examples (before text dropout); also how
+    many prompts were cut to the encoder's limit."""
+    with torch.no_grad():
+        if ex.latents is None:
+            x0 = (vae.encode(ex.frames.to(dev)) - vae.config.shift) * vae.config.scale
+        else:
+            x0 = ex.latents.to(dev).float()
+        if ex.text is None:
+            text, mask, cut = encode_prompts(encoder, ex.captions, [False] * len(ex.captions), dev)
+        else:
+            text, mask, cut = ex.text.to(dev).float(), ex.mask.to(dev).bool(), 0
     return x0, text, mask, cut
+
+
+def _prepare(loaded, null: Tensor, gens, text_dropout: float) -> tuple[Tensor, Tensor, Tensor, int]:
+    """A loaded batch (`_load`) with text dropout drawn per example: dropped prompts become the null prompt."""
+    x0, text, mask, cut = loaded
+    drop = [bool(torch.rand((), generator=g) < text_dropout) for g in gens]
+    if any(drop):
+        text, mask = with_null(text, mask, drop, null.to(text))
+    return x0, text, mask, cut
+
+
+class Prefetch:
+    """Batches by step, with step s + 1 loaded on a background thread while step s trains. Rendering, the VAE's
+    encoding and the text encoder are half of a CPU step; torch kernels release the GIL, so on a CPU they take
+    another core, and a step costs the longer of the two instead of their sum. Batches are functions of their step,
+    so prefetching changes no number (`on=False` loads in line)."""
+
+    def __init__(self, load, steps: int, on: bool = True):
+        from concurrent.futures import ThreadPoolExecutor
+
+        self.load, self.steps = load, steps
+        self.pool = ThreadPoolExecutor(1, thread_name_prefix="kinema-prefetch") if on else None
+        self.pending: dict[int, object] = {}
+        self.threads = torch.get_num_threads()
+
+    def _load(self, step: int):
+        torch.set_num_threads(self.threads)  # a new thread's OpenMP team would otherwise take the default size
+        return self.load(step)
+
+    def __call__(self, step: int):
+        ahead = self.pending.pop(step, None)
+        out = ahead.result() if ahead is not None else self.load(step)
+        if self.pool is not None and step + 1 < self.steps:
+            self.pending[step + 1] = self.pool.submit(self._load, step + 1)
+        return out
+
+    def settle(self) -> None:
+        """Wait for the batch in flight, so that the source and encoders can be used here (sample sheets)."""
+        from concurrent.futures import wait
+
+        wait(list(self.pending.values()))
+
+    def close(self) -> None:
+        if self.pool is not None:
+            self.pool.shutdown(wait=True, cancel_futures=True)
 
 
 @torch.no_grad()
@@ -230,10 +270,12 @@ def _train(
     sample_steps: int = 16,
     bf16: bool = False,
     init: str | None = None,
+    prefetch: bool = True,
 ) -> None:
     from ..eval.vae import load_vae
 
     d = dist.setup(device)
+    batches = None
     try:
         if run.exists() and any(run.iterdir()) and not resume:
             raise ValueError(f"run folder '{run}' is not empty: pass --resume to continue it, or choose another --out")
@@ -295,10 +337,12 @@ def _train(
         autocast = torch.autocast(dev.type, dtype=torch.bfloat16) if cuda or bf16 else contextlib.nullcontext()
         bar = _Bar(progress and d.main, steps, start)
         last_good, cut_total = start, 0
+        null = encoder.encode([""])[0][0]
+        batches = Prefetch(lambda s: _load(source(s, batch, mine), vae_model, encoder, dev), steps, prefetch)
         for step in range(start, steps):
             t0 = time.perf_counter()
             gens = [example_generator(seed, step, i) for i in mine]
-            x0, txt, tmask, cut = _prepare(source(step, batch, mine), vae_model, encoder, gens, text_dropout, dev)
+            x0, txt, tmask, cut = _prepare(batches(step), null, gens, text_dropout)
             for g in opt.param_groups:
                 g["lr"] = lr_at(step, lr, warmup, steps)
             seq = tokens_of(x0, cfg.patch)
@@ -333,6 +377,7 @@ def _train(
                 )
                 last_good = done
                 if d.main:
+                    batches.settle()
                     _samples(run, cfg, esd, vae_model, encoder, source, seed, done, dev, sample_steps)
                 d.barrier()
         bar.stop()
@@ -344,6 +389,8 @@ def _train(
             plot_curves(run, ("loss",))
         d.barrier()
     finally:
+        if batches is not None:
+            batches.close()
         dist.teardown(d)
 
 
@@ -366,8 +413,7 @@ def _samples(run, cfg, weights: dict, vae, encoder, source, seed: int, step: int
     model.load_state_dict(weights)
     model.to(dev)
     ex = source(HELD_OUT_STEP, 2, range(2))
-    gens = [example_generator(seed, HELD_OUT_STEP, i) for i in range(2)]
-    x0, text, mask, _ = _prepare(ex, vae, encoder, gens, 0.0, dev)
+    x0, text, mask, _ = _load(ex, vae, encoder, dev)
     noise = torch.randn(x0.shape, generator=torch.Generator().manual_seed(seed)).to(x0)
     clean = torch.zeros(2, x0.shape[2], dtype=torch.bool, device=dev)
     if x0.shape[2] > 1:
