@@ -37,13 +37,20 @@ def _setup(manifest: Path | None, shard: str, workers: int, out: Path) -> tuple[
         fail(str(e))
 
 
-def _summary(stage: str, result, out: Path, seconds: float, unit: str = "videos") -> None:
-    from kinema.data.manifest import rejects_path
+def _stage(stage: str, manifest: Path | None, output: Path, shard: str, workers: int, work, unit: str = "videos"):
+    """Check the common flags, run `work(out, shard)` into this shard's output and print one summary line."""
+    from kinema.data.manifest import rejects_path, shard_path
 
-    n = len(result.rows)
+    sh = _setup(manifest, shard, workers, output)
+    out = shard_path(output, sh)
+    t0 = time.perf_counter()
+    try:
+        result = work(out, sh)
+    except (ValueError, ImportError) as e:
+        fail(str(e))
     typer.echo(
-        f"{stage}: {n} rows to {out} ({len(result.rejects)} rejected, listed in {rejects_path(out)}); "
-        f"{result.done_now} {unit} processed now in {seconds:.1f} s"
+        f"{stage}: {len(result.rows)} rows to {out} ({len(result.rejects)} rejected, listed in {rejects_path(out)}); "
+        f"{result.done_now} {unit} processed now in {time.perf_counter() - t0:.1f} s"
     )
 
 
@@ -56,17 +63,9 @@ def scan_cmd(
     quiet: Quiet = False,
 ) -> None:
     """Probe every video: duration, frames, fps, size, codec, rotation; unreadable files go to the rejects file."""
-    from kinema.data.manifest import shard_path
     from kinema.data.scan import scan
 
-    sh = _setup(None, shard, workers, output)
-    out = shard_path(output, sh)
-    t0 = time.perf_counter()
-    try:
-        result = scan(inputs, out, sh, workers, not quiet)
-    except ValueError as e:
-        fail(str(e))
-    _summary("scan", result, out, time.perf_counter() - t0)
+    _stage("scan", None, output, shard, workers, lambda out, sh: scan(inputs, out, sh, workers, not quiet))
 
 
 @data_app.command("split")
@@ -85,17 +84,12 @@ def split_cmd(
     quiet: Quiet = False,
 ) -> None:
     """Cut videos into scenes at hard cuts: one (path, start, end) row per clip, nothing re-encoded by default."""
-    from kinema.data.manifest import shard_path
     from kinema.data.scenes import split
 
-    sh = _setup(manifest, shard, workers, output)
-    out = shard_path(output, sh)
-    t0 = time.perf_counter()
-    try:
-        result = split(manifest, out, min_seconds, max_seconds, detector, threshold, export, sh, workers, not quiet)
-    except (ValueError, ImportError) as e:
-        fail(str(e))
-    _summary("split", result, out, time.perf_counter() - t0)
+    def work(out, sh):
+        return split(manifest, out, min_seconds, max_seconds, detector, threshold, export, sh, workers, not quiet)
+
+    _stage("split", manifest, output, shard, workers, work)
 
 
 @data_app.command("score")
@@ -107,17 +101,11 @@ def score_cmd(
     quiet: Quiet = False,
 ) -> None:
     """Add motion, sharpness, brightness, black and static columns (OpenCV; no downloaded weights)."""
-    from kinema.data.manifest import shard_path
     from kinema.data.scores import score
 
-    sh = _setup(manifest, shard, workers, output)
-    out = shard_path(output, sh)
-    t0 = time.perf_counter()
-    try:
-        result = score(manifest, out, sh, workers, not quiet)
-    except (ValueError, ImportError) as e:
-        fail(str(e))
-    _summary("score", result, out, time.perf_counter() - t0, "clips")
+    _stage(
+        "score", manifest, output, shard, workers, lambda out, sh: score(manifest, out, sh, workers, not quiet), "clips"
+    )
 
 
 @data_app.command("filter")
@@ -158,9 +146,7 @@ def caption_cmd(
 ) -> None:
     """Recaption clips (the `text` column); raw answers are kept in OUT.responses.jsonl."""
     from kinema.data.captioners import caption, make_captioner
-    from kinema.data.manifest import shard_path
 
-    sh = _setup(manifest, shard, workers, output)
     if frames < 1 or retries < 0:
         fail("--frames must be at least 1 and --retries at least 0")
     options: dict = {}
@@ -169,13 +155,11 @@ def caption_cmd(
         options.update(rate_limit=rate_limit, retries=retries)
     elif captioner == "hf":
         options = dict(folder=model, frames=frames)
-    out = shard_path(output, sh)
-    t0 = time.perf_counter()
-    try:
-        result = caption(manifest, out, make_captioner(captioner, **options), sh, workers, not quiet)
-    except (ValueError, ImportError) as e:
-        fail(str(e))
-    _summary("caption", result, out, time.perf_counter() - t0, "clips")
+
+    def work(out, sh):
+        return caption(manifest, out, make_captioner(captioner, **options), sh, workers, not quiet)
+
+    _stage("caption", manifest, output, shard, workers, work, "clips")
 
 
 @data_app.command("cache")
