@@ -176,7 +176,7 @@ class Prefetch:
         self.pending: dict[int, object] = {}
         self.threads = torch.get_num_threads()
 
-    def _load(self, step: int):
+    def _in_thread(self, step: int):
         torch.set_num_threads(self.threads)  # a new thread's OpenMP team would otherwise take the default size
         return self.load(step)
 
@@ -184,7 +184,7 @@ class Prefetch:
         ahead = self.pending.pop(step, None)
         out = ahead.result() if ahead is not None else self.load(step)
         if self.pool is not None and step + 1 < self.steps:
-            self.pending[step + 1] = self.pool.submit(self._load, step + 1)
+            self.pending[step + 1] = self.pool.submit(self._in_thread, step + 1)
         return out
 
     def settle(self) -> None:
