@@ -66,6 +66,16 @@ def train_vae_cmd(
         bool,
         typer.Option("--decoder-only", help="Freeze the encoder (keeps the latent space a DiT was trained on)."),
     ] = False,
+    decoder_channels: Annotated[
+        str | None,
+        typer.Option(
+            "--decoder-channels",
+            help="The decoder's widths per level, encoder order (e.g. 32,64,96); grown from --init's decoder.",
+        ),
+    ] = None,
+    decoder_blocks: Annotated[
+        int | None, typer.Option("--decoder-blocks", help="Residual blocks per decoder level (default: blocks + 1).")
+    ] = None,
 ) -> None:
     """Train a causal video VAE; the EMA weights land in OUT/final."""
     from kinema.models.vae import PRESETS
@@ -80,6 +90,19 @@ def train_vae_cmd(
     if chroma < 0 or edge < 0:
         fail(f"--chroma-weight {chroma:g} / --edge-weight {edge:g}: must be 0 or more")
     _check_data(data)
+    dec_ch = None
+    if decoder_channels is not None:
+        try:
+            dec_ch = tuple(int(c) for c in decoder_channels.split(","))
+        except ValueError:
+            fail(f"--decoder-channels {decoder_channels!r}: expected comma-separated widths, e.g. 32,64,96")
+        if len(dec_ch) != len(PRESETS[preset].channels) or min(dec_ch) < 1:
+            fail(
+                f"--decoder-channels {decoder_channels!r}: preset {preset!r} needs "
+                f"{len(PRESETS[preset].channels)} positive widths"
+            )
+    if decoder_blocks is not None and decoder_blocks < 1:
+        fail(f"--decoder-blocks {decoder_blocks}: must be at least 1")
     try:
         run = train_vae(
             preset,
@@ -97,6 +120,8 @@ def train_vae_cmd(
             bf16=bf16,
             init=init,
             decoder_only=decoder_only,
+            decoder_channels=dec_ch,
+            decoder_blocks=decoder_blocks,
         )
     except (ValueError, FloatingPointError, VideoError) as e:
         fail(str(e))

@@ -247,3 +247,80 @@ def test_posterior_starts_nearly_deterministic():
     m = VideoVAE(VAEConfig(channels=(8, 16), time_kernel=(1, 3), time_down=(True,)))
     mean, logvar = m.encode_moments(clip(5, 16, 16))
     assert logvar.mean().item() < -8
+
+
+def _trained_like(cfg: VAEConfig, seed: int = 0) -> VideoVAE:
+    """A VAE whose every weight is random and non-zero, as after training (fresh blocks start as the identity)."""
+    torch.manual_seed(seed)
+    v = VideoVAE(cfg).eval()
+    with torch.no_grad():
+        for p in v.parameters():  # unit-scale activations: 1 / sqrt(fan-in)
+            p.copy_(torch.randn_like(p) * (p[0].numel() ** -0.5 if p.ndim > 1 else 0.1))
+    return v
+
+
+@pytest.mark.parametrize(("channels", "blocks"), [((12, 20, 24), None), (None, 3), ((10, 16, 20), 4)])
+@torch.no_grad()
+def test_grown_decoder_computes_the_same_video(channels, blocks):
+    from kinema.models.vae import grow_decoder
+
+    cfg = VAEConfig(latent_channels=4, channels=(8, 16, 16), time_kernel=(1, 3, 3), norm="none")
+    small = _trained_like(cfg)
+    big = grow_decoder(small, channels, blocks).eval()
+    assert big.config.dec_channels == (channels or cfg.channels)
+    assert big.config.dec_blocks == (blocks or cfg.blocks + 1)
+    assert sum(p.numel() for p in big.decoder.parameters()) > sum(p.numel() for p in small.decoder.parameters())
+    x = clip(t=9, h=16, w=16)
+    assert torch.equal(big.encode(x), small.encode(x))  # the encoder, and so the latent space, is the same
+    z = small.encode(x)
+    torch.testing.assert_close(big.decode(z), small.decode(z), atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(big.decode(z, chunk=1), small.decode(z), atol=1e-5, rtol=1e-5)
+
+
+def test_grown_decoder_learns_through_its_new_channels():
+    from kinema.models.vae import grow_decoder
+
+    cfg = VAEConfig(latent_channels=4, channels=(8, 16, 16), time_kernel=(1, 3, 3), norm="none")
+    big = grow_decoder(_trained_like(cfg), (12, 20, 24), 2).train()
+    z = torch.randn(1, 4, 3, 4, 4)
+    big.decode(z).square().mean().backward()
+    w = big.decoder.conv_out.conv.weight  # old outputs (RGB) read the 8 old and 4 new full-size channels
+    assert torch.all(w[:, 8:] == 0)
+    assert w.grad[:, 8:].abs().sum() > 0  # ...and the zero weights that join the new ones get a gradient
+
+
+def test_grow_decoder_refuses_what_would_change_the_function():
+    from kinema.models.vae import grow_decoder
+
+    cfg = VAEConfig(latent_channels=4, channels=(8, 16, 16), time_kernel=(1, 3, 3), norm="none")
+    with pytest.raises(ValueError, match="widths >="):
+        grow_decoder(VideoVAE(cfg), (4, 16, 16))
+    with pytest.raises(ValueError, match="blocks 1 must be >="):
+        grow_decoder(VideoVAE(cfg), None, 1)
+    with pytest.raises(ValueError, match="without norms"):
+        grow_decoder(VideoVAE(dataclasses.replace(cfg, norm="rms")), (8, 16, 32))
+
+
+def test_training_grows_the_init_decoder_and_keeps_the_encoder(tmp_path):
+    cfg = VAEConfig(latent_channels=4, channels=(8, 16, 16), time_kernel=(1, 3, 3), norm="none")
+    _trained_like(cfg).save_pretrained(tmp_path / "init")
+    kw = dict(preset="tiny", data="world", batch=1, every=2, progress=False, config=cfg, warmup=1)
+    train_vae(
+        out=tmp_path / "a", steps=2, init=tmp_path / "init", decoder_only=True, decoder_channels=[12, 16, 24], **kw
+    )
+    grown = VideoVAE.from_pretrained(tmp_path / "a" / "final")
+    assert grown.config.decoder_channels == (12, 16, 24)
+    before = VideoVAE.from_pretrained(tmp_path / "init").state_dict()
+    assert all(torch.equal(before[k], v) for k, v in grown.state_dict().items() if k.startswith("encoder."))
+    # resuming rebuilds the grown shape before loading the checkpoint
+    train_vae(
+        out=tmp_path / "a",
+        steps=3,
+        init=tmp_path / "init",
+        decoder_only=True,
+        decoder_channels=[12, 16, 24],
+        resume=True,
+        **kw,
+    )
+    with pytest.raises(ValueError, match="cannot grow"):
+        train_vae(out=tmp_path / "b", steps=1, init=tmp_path / "init", decoder_channels=[4, 16, 16], **kw)

@@ -7,6 +7,7 @@ the future. Normalisation is per pixel (RMS over channels), so chunked and whole
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -30,6 +31,11 @@ class VAEConfig:
     time_down: tuple[bool, ...] = (True, True)
     space_down: tuple[bool, ...] | None = None  # per level transition; None = halve the size at every one
     blocks: int = 1
+    # The decoder's own widths (per level, in the encoder's order) and blocks per level; None = the encoder's
+    # channels and blocks + 1. A wider decoder can be grown from a trained one (`grow_decoder`) with the encoder,
+    # and so the latent space, unchanged.
+    decoder_channels: tuple[int, ...] | None = None
+    decoder_blocks: int | None = None
     patch: int = 1  # pixels folded into channels before the first convolution (and unfolded after the last)
     norm: str = "rms"  # "rms" (per-pixel RMS over channels, as Wan) or "none" (narrow nets learn colour faster)
     scale: float = 1.0  # latents are (z - shift) * scale for the diffusion model
@@ -44,12 +50,22 @@ class VAEConfig:
                 f"VAEConfig: {n} levels need {n} time kernels and {n - 1} time_down flags, "
                 f"got {len(self.time_kernel)} and {len(self.time_down)}"
             )
+        if self.decoder_channels is not None and len(self.decoder_channels) != n:
+            raise ValueError(f"VAEConfig: {n} levels need {n} decoder channels, got {len(self.decoder_channels)}")
         if self.space_down is not None and len(self.space_down) != n - 1:
             raise ValueError(f"VAEConfig: {n} levels need {n - 1} space_down flags, got {len(self.space_down)}")
 
     @property
     def space_downs(self) -> tuple[bool, ...]:
         return self.space_down if self.space_down is not None else (True,) * (len(self.channels) - 1)
+
+    @property
+    def dec_channels(self) -> tuple[int, ...]:
+        return self.decoder_channels if self.decoder_channels is not None else self.channels
+
+    @property
+    def dec_blocks(self) -> int:
+        return self.decoder_blocks if self.decoder_blocks is not None else self.blocks + 1
 
     @property
     def spatial_stride(self) -> int:
@@ -216,7 +232,7 @@ class Encoder(nn.Module):
 class Decoder(nn.Module):
     def __init__(self, cfg: VAEConfig):
         super().__init__()
-        ch = cfg.channels[::-1]
+        ch = cfg.dec_channels[::-1]
         tk = cfg.time_kernel[::-1]
         td = cfg.time_down[::-1]
         sd = cfg.space_downs[::-1]
@@ -224,7 +240,7 @@ class Decoder(nn.Module):
         self.mid = ResBlock(ch[0], ch[0], tk[0], cfg.norm)
         self.levels = nn.ModuleList()
         for i, c in enumerate(ch):
-            blocks = nn.ModuleList([ResBlock(c, c, tk[i], cfg.norm) for _ in range(cfg.blocks + 1)])
+            blocks = nn.ModuleList([ResBlock(c, c, tk[i], cfg.norm) for _ in range(cfg.dec_blocks)])
             up = Up(c, ch[i + 1], td[i], sd[i]) if i + 1 < len(ch) else None
             self.levels.append(nn.ModuleDict({"blocks": blocks, **({"up": up} if up else {})}))
         self.norm = make_norm(cfg.norm, ch[-1])
@@ -324,6 +340,45 @@ class VideoVAE(FolderModel, nn.Module):
         mean, logvar = self.encode_moments(x)
         z = mean + torch.randn_like(mean) * torch.exp(0.5 * logvar) if sample else mean
         return self.decoder(z), mean, logvar
+
+
+@torch.no_grad()
+def grow_decoder(vae: VideoVAE, channels: tuple[int, ...] | None = None, blocks: int | None = None) -> VideoVAE:
+    """A copy of `vae` with a wider and/or deeper decoder that computes exactly the same function (Net2Net-style
+    growth): old channels keep their weights and read nothing from the new ones (zero), new channels start from a
+    fresh initialisation, and new residual blocks start as the identity (their last convolution is zero). The
+    encoder, and so the latent space a diffusion model was trained on, is copied unchanged. Training then uses the
+    new capacity from the first step."""
+    old = vae.config
+    channels = tuple(channels) if channels is not None else old.dec_channels
+    blocks = blocks if blocks is not None else old.dec_blocks
+    if len(channels) != len(old.channels) or any(n < o for n, o in zip(channels, old.dec_channels)):
+        raise ValueError(f"grow_decoder: channels {channels} must be {len(old.channels)} widths >= {old.dec_channels}")
+    if blocks < old.dec_blocks:
+        raise ValueError(f"grow_decoder: blocks {blocks} must be >= the decoder's {old.dec_blocks}")
+    if old.norm != "none" and channels != old.dec_channels:
+        raise ValueError(f"grow_decoder: widening keeps the function only without norms, not norm {old.norm!r}")
+    cfg = dataclasses.replace(old, decoder_channels=channels, decoder_blocks=blocks)
+    new = VideoVAE(cfg)
+    new.encoder.load_state_dict(vae.encoder.state_dict())
+    old_state, state = vae.decoder.state_dict(), new.decoder.state_dict()
+    for name, t in state.items():
+        if name not in old_state:
+            continue  # a new block: fresh, and the identity through its zero last convolution
+        o = old_state[name].to(t.dtype)
+        out_map = torch.arange(o.shape[0])
+        if name.endswith("up.time.conv.weight") or name.endswith("up.time.conv.bias"):
+            c_old, c_new = o.shape[0] // 2, t.shape[0] // 2  # output channels laid out (r c), r = 2 frames
+            out_map = torch.cat([torch.arange(c_old), c_new + torch.arange(c_old)])
+        if t.ndim == 1:
+            t[out_map] = o
+            continue
+        in_old = torch.arange(o.shape[1])
+        in_new = torch.arange(o.shape[1], t.shape[1])
+        t[out_map[:, None], in_new[None, :]] = 0.0  # old channels do not read the new ones
+        t[out_map[:, None], in_old[None, :]] = o
+    new.decoder.load_state_dict(state)
+    return new
 
 
 def kl_divergence(mean: Tensor, logvar: Tensor) -> Tensor:

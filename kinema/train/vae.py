@@ -14,7 +14,7 @@ import torch.nn.functional as F
 
 from ..io import write_contact_sheet_rows
 from ..models.folder import config_from_dict
-from ..models.vae import PRESETS, VAEConfig, VideoVAE, kl_divergence
+from ..models.vae import PRESETS, VAEConfig, VideoVAE, grow_decoder, kl_divergence
 from .common import append_log, ema_update, load_checkpoint, lr_at, plot_curves, save_checkpoint, truncate_log
 from .videos import make_batches, to_frames
 
@@ -80,12 +80,16 @@ def train_vae(
     bf16: bool = False,
     init: str | Path | None = None,
     decoder_only: bool = False,
+    decoder_channels: tuple[int, ...] | list[int] | None = None,
+    decoder_blocks: int | None = None,
 ) -> Path:
     """Train (or resume) a VAE run in folder `out`; the EMA weights end up in out/final as a model folder.
 
     `init` warm-starts from a VAE folder (its weights and config, e.g. a calibrated shift/scale; fresh optimiser and
     schedule). `decoder_only` freezes the encoder: the latent space stays exactly what a diffusion model was trained
-    on, while the decoder keeps learning to reconstruct (how the shipped decoder was improved after the DiT)."""
+    on, while the decoder keeps learning to reconstruct (how the shipped decoder was improved after the DiT).
+    `decoder_channels` / `decoder_blocks` give the decoder its own widths (per level, encoder order) and depth; from
+    an `init` with a smaller decoder, it is grown first with the same function (`grow_decoder`)."""
     if preset not in PRESETS:
         raise ValueError(f"unknown preset {preset!r}: choose from {', '.join(PRESETS)}")
     if decoder_only and init is None:
@@ -96,12 +100,21 @@ def train_vae(
     run.mkdir(parents=True, exist_ok=True)
     dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     torch.manual_seed(seed)
-    model = VideoVAE(config or PRESETS[preset]).to(dev)
+    base = config or PRESETS[preset]
+    if decoder_channels is not None or decoder_blocks is not None:
+        dc = tuple(decoder_channels) if decoder_channels is not None else base.decoder_channels
+        base = dataclasses.replace(base, decoder_channels=dc, decoder_blocks=decoder_blocks or base.decoder_blocks)
+    model = VideoVAE(base).to(dev)
     if init is not None:
         start_from = _load_init(init)
-        arch = {f: v for f, v in dataclasses.asdict(start_from.config).items() if f not in ("shift", "scale")}
-        if arch != {f: v for f, v in dataclasses.asdict(model.config).items() if f not in ("shift", "scale")}:
+        if _encoder_arch(start_from.config) != _encoder_arch(model.config):
             raise ValueError(f"--init '{init}' holds another VAE shape than preset {preset!r}")
+        want, have = model.config, start_from.config
+        if (want.dec_channels, want.dec_blocks) != (have.dec_channels, have.dec_blocks):
+            try:
+                start_from = grow_decoder(start_from, want.dec_channels, want.dec_blocks)
+            except ValueError as e:
+                raise ValueError(f"--init '{init}': its decoder cannot grow to the one asked for ({e})") from e
         model = start_from.to(dev).train()
     if decoder_only:
         model.encoder.requires_grad_(False)
@@ -176,6 +189,12 @@ def train_vae(
     ema.save_pretrained(run / "final")
     plot_curves(run, ("loss", "l1", "mse"))
     return run
+
+
+def _encoder_arch(cfg: VAEConfig) -> dict:
+    """The config fields that shape the encoder (the latent space): all but the calibration and the decoder's own."""
+    skip = ("shift", "scale", "decoder_channels", "decoder_blocks")
+    return {f: v for f, v in dataclasses.asdict(cfg).items() if f not in skip}
 
 
 def _load_init(init: str | Path) -> VideoVAE:
