@@ -67,6 +67,9 @@ def test_bad_input_exits_2(tmp_path):
         ["eval", "vae", "--data", str(tmp_path / "nope.csv")],
         ["train", "vae", "--out", str(tmp_path / "r"), "--preset", "huge"],
         ["train", "vae", "--out", str(tmp_path / "r"), "--steps", "0"],
+        ["train", "vae", "--out", str(tmp_path / "r"), "--decoder-channels", "32,x,96"],
+        ["train", "vae", "--out", str(tmp_path / "r"), "--decoder-channels", "32,64"],
+        ["train", "vae", "--out", str(tmp_path / "r"), "--decoder-blocks", "0"],
         ["vae", "roundtrip", str(tmp_path / "none.mp4"), "-o", str(tmp_path / "o.mp4")],
     ]
     for args in cases:
@@ -86,3 +89,14 @@ def test_a_manifest_video_that_cannot_be_read_is_one_error_line(tmp_path):
         r = runner.invoke(app, args)
         assert r.exit_code == 2, (args, r.output)
         assert r.stderr.count("\n") == 1 and "broken.mp4" in r.stderr and "Traceback" not in r.output
+
+
+def test_train_vae_grows_a_decoder_it_cannot_shrink(tmp_path):
+    from kinema.models.vae import PRESETS
+
+    vae = tmp_path / "vae"
+    VideoVAE(PRESETS["tiny"]).save_pretrained(vae)
+    base = ["train", "vae", "--steps", "1", "--batch", "1", "--init", str(vae), "--decoder-only"]
+    r = runner.invoke(app, [*base, "--out", str(tmp_path / "small"), "--decoder-channels", "8,32,64"])
+    assert r.exit_code == 2 and "cannot grow" in r.stderr
+    assert not (tmp_path / "small" / "final").exists()
