@@ -324,3 +324,15 @@ def test_training_grows_the_init_decoder_and_keeps_the_encoder(tmp_path):
     )
     with pytest.raises(ValueError, match="cannot grow"):
         train_vae(out=tmp_path / "b", steps=1, init=tmp_path / "init", decoder_channels=[4, 16, 16], **kw)
+
+
+def test_a_grown_decoder_stays_grown_when_training_goes_on(tmp_path):
+    cfg = VAEConfig(latent_channels=4, channels=(8, 16, 16), time_kernel=(1, 3, 3), norm="none")
+    _trained_like(cfg).save_pretrained(tmp_path / "init")
+    kw = dict(preset="tiny", data="world", batch=1, every=2, progress=False, config=cfg, warmup=1, decoder_only=True)
+    train_vae(
+        out=tmp_path / "a", steps=2, init=tmp_path / "init", decoder_channels=[12, 16, 24], decoder_blocks=3, **kw
+    )
+    train_vae(out=tmp_path / "b", steps=2, init=tmp_path / "a" / "final", **kw)  # no decoder flags: the init's shape
+    goes_on = VideoVAE.from_pretrained(tmp_path / "b" / "final").config
+    assert (goes_on.decoder_channels, goes_on.decoder_blocks) == ((12, 16, 24), 3)

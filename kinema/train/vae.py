@@ -101,12 +101,14 @@ def train_vae(
     dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     torch.manual_seed(seed)
     base = config or PRESETS[preset]
-    if decoder_channels is not None or decoder_blocks is not None:
-        dc = tuple(decoder_channels) if decoder_channels is not None else base.decoder_channels
-        base = dataclasses.replace(base, decoder_channels=dc, decoder_blocks=decoder_blocks or base.decoder_blocks)
+    with torch.random.fork_rng(devices=[]):  # loading draws a throwaway init: keep the seeded stream as it was
+        start_from = _load_init(init) if init is not None else None
+    # The decoder's shape: as asked, else the init's (a grown decoder stays grown), else the preset's.
+    have = start_from.config if start_from is not None else base
+    dc = tuple(decoder_channels) if decoder_channels is not None else have.decoder_channels
+    base = dataclasses.replace(base, decoder_channels=dc, decoder_blocks=decoder_blocks or have.decoder_blocks)
     model = VideoVAE(base).to(dev)
-    if init is not None:
-        start_from = _load_init(init)
+    if start_from is not None:
         if _encoder_arch(start_from.config) != _encoder_arch(model.config):
             raise ValueError(f"--init '{init}' holds another VAE shape than preset {preset!r}")
         want, have = model.config, start_from.config
