@@ -123,11 +123,12 @@ class _Held:
         self.state = state
 
 
-def encode_prompts(encoder: TextEncoder, captions: list[str], drop: list[bool], device) -> tuple[Tensor, Tensor, int]:
-    """States and mask of the captions, "" (the null prompt) where dropped; also how many were cut to the limit."""
+def encode_prompts(encoder: TextEncoder, captions: list[str], device) -> tuple[Tensor, Tensor, int]:
+    """States and mask of the captions; also how many were cut to the encoder's limit. (Text dropout comes after,
+    from these states: `with_null`.)"""
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", PromptTruncatedWarning)
-        text, mask = encoder.encode(["" if d else c for c, d in zip(captions, drop)])
+        text, mask = encoder.encode(captions)
     cut = sum(issubclass(w.category, PromptTruncatedWarning) for w in caught)
     return text.to(device), mask.to(device), cut
 
@@ -147,7 +148,7 @@ def _load(ex: Examples, vae, encoder: TextEncoder, dev) -> tuple[Tensor, Tensor,
         else:
             x0 = ex.latents.to(dev).float()
         if ex.text is None:
-            text, mask, cut = encode_prompts(encoder, ex.captions, [False] * len(ex.captions), dev)
+            text, mask, cut = encode_prompts(encoder, ex.captions, dev)
         else:
             text, mask, cut = ex.text.to(dev).float(), ex.mask.to(dev).bool(), 0
     return x0, text, mask, cut
