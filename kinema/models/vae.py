@@ -367,7 +367,7 @@ def grow_decoder(vae: VideoVAE, channels: tuple[int, ...] | None = None, blocks:
             continue  # a new block: fresh, and the identity through its zero last convolution
         o = old_state[name].to(t.dtype)
         out_map = torch.arange(o.shape[0])
-        if name.endswith("up.time.conv.weight") or name.endswith("up.time.conv.bias"):
+        if "up.time.conv." in name:
             c_old, c_new = o.shape[0] // 2, t.shape[0] // 2  # output channels laid out (r c), r = 2 frames
             out_map = torch.cat([torch.arange(c_old), c_new + torch.arange(c_old)])
         if t.ndim == 1:

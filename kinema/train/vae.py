@@ -101,23 +101,27 @@ def train_vae(
     dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     torch.manual_seed(seed)
     base = config or PRESETS[preset]
-    with torch.random.fork_rng(devices=[]):  # loading draws a throwaway init: keep the seeded stream as it was
-        start_from = _load_init(init) if init is not None else None
-    # The decoder's shape: as asked, else the init's (a grown decoder stays grown), else the preset's.
-    have = start_from.config if start_from is not None else base
-    dc = tuple(decoder_channels) if decoder_channels is not None else have.decoder_channels
-    base = dataclasses.replace(base, decoder_channels=dc, decoder_blocks=decoder_blocks or have.decoder_blocks)
-    model = VideoVAE(base).to(dev)
-    if start_from is not None:
-        if _encoder_arch(start_from.config) != _encoder_arch(model.config):
+    if init is None:
+        dc = tuple(decoder_channels) if decoder_channels is not None else base.decoder_channels
+        model = VideoVAE(
+            dataclasses.replace(base, decoder_channels=dc, decoder_blocks=decoder_blocks or base.decoder_blocks)
+        )
+    else:
+        model = _load_init(init)
+        if _encoder_arch(model.config) != _encoder_arch(base):
             raise ValueError(f"--init '{init}' holds another VAE shape than preset {preset!r}")
-        want, have = model.config, start_from.config
-        if (want.dec_channels, want.dec_blocks) != (have.dec_channels, have.dec_blocks):
+        # The decoder's shape: as asked, else the init's (a grown decoder stays grown).
+        have = model.config
+        want = (
+            tuple(decoder_channels) if decoder_channels is not None else have.dec_channels,
+            decoder_blocks or have.dec_blocks,
+        )
+        if want != (have.dec_channels, have.dec_blocks):
             try:
-                start_from = grow_decoder(start_from, want.dec_channels, want.dec_blocks)
+                model = grow_decoder(model, *want)
             except ValueError as e:
                 raise ValueError(f"--init '{init}': its decoder cannot grow to the one asked for ({e})") from e
-        model = start_from.to(dev).train()
+    model = model.to(dev).train()
     if decoder_only:
         model.encoder.requires_grad_(False)
     ema = copy.deepcopy(model).eval().requires_grad_(False)
