@@ -99,4 +99,4 @@ def test_train_vae_grows_a_decoder_it_cannot_shrink(tmp_path):
     base = ["train", "vae", "--steps", "1", "--batch", "1", "--init", str(vae), "--decoder-only"]
     r = runner.invoke(app, [*base, "--out", str(tmp_path / "small"), "--decoder-channels", "8,32,64"])
     assert r.exit_code == 2 and "cannot grow" in r.stderr
-    assert not (tmp_path / "small" / "final").exists()
+    assert not (tmp_path / "small").exists()  # a refused decoder leaves no run folder behind

@@ -97,7 +97,6 @@ def train_vae(
     run = Path(out)
     if run.exists() and any(run.iterdir()) and not resume:
         raise ValueError(f"run folder '{run}' is not empty: pass --resume to continue it, or choose another --out")
-    run.mkdir(parents=True, exist_ok=True)
     dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     torch.manual_seed(seed)
     base = config or PRESETS[preset]
@@ -131,6 +130,7 @@ def train_vae(
     if resume and (run / "checkpoint").exists():
         start = load_checkpoint(run, model, ema, opt)["step"]
         truncate_log(run, start)
+    run.mkdir(parents=True, exist_ok=True)  # only now: a refused init or decoder leaves no empty run folder behind
     (run / "config.json").write_text(
         json.dumps(
             {
