@@ -47,6 +47,14 @@ def train_dit_cmd(
             help="Load the next batch (render, VAE-encode, text-encode) on a background thread during the step.",
         ),
     ] = True,
+    val_batches: Annotated[
+        int,
+        typer.Option(
+            "--val-batches",
+            help="Held-out batches whose loss (EMA weights, fixed times and noise) is logged as val_loss at each "
+            "checkpoint; 0 = none.",
+        ),
+    ] = 2,
 ) -> None:
     """Train the diffusion transformer on VAE latents (rectified flow); the EMA weights land in OUT/final."""
     from kinema.models.dit import PRESETS
@@ -54,8 +62,11 @@ def train_dit_cmd(
 
     if preset not in PRESETS:
         fail(f"--preset {preset!r}: choose one of {', '.join(PRESETS)}")
-    if min(steps, batch, every, nproc) < 1 or warmup < 0 or not lr > 0:
-        fail("--steps, --batch, --every and --nproc must be at least 1, --warmup 0 or more and --lr positive")
+    if min(steps, batch, every, nproc) < 1 or warmup < 0 or val_batches < 0 or not lr > 0:
+        fail(
+            "--steps, --batch, --every and --nproc must be at least 1, --warmup and --val-batches 0 or more and --lr "
+            "positive"
+        )
     if not 0 <= text_dropout < 1:
         fail(f"--text-dropout {text_dropout}: must be in [0, 1)")
     if not 0 <= context_noise < 1:
@@ -64,7 +75,7 @@ def train_dit_cmd(
         fail(f"--data '{data}': expected 'world', an existing manifest CSV or a latent cache folder")
     kw = dict(lr=lr, warmup=warmup, every=every, seed=seed, text=text, text_dropout=text_dropout)
     kw.update(checkpointing=checkpointing, compile=compile, bf16=bf16, init=init, context_noise=context_noise)
-    kw.update(prefetch=prefetch)
+    kw.update(prefetch=prefetch, val_batches=val_batches)
     try:
         run = train_dit(preset, vae, data, out, steps, batch, resume, nproc, parallel, **kw)
     except (ValueError, FloatingPointError, VideoError) as e:

@@ -53,9 +53,40 @@ def test_run_folder_has_checkpoint_samples_curve_and_final(baseline):
     assert not list(baseline.glob(".checkpoint*"))
 
 
+def val_losses(run):
+    return [json.loads(line).get("val_loss") for line in (run / "log.jsonl").read_text().splitlines()]
+
+
+def test_val_loss_is_the_held_out_loss_of_the_ema_weights(baseline, vae_dir):
+    import contextlib
+
+    from kinema.eval.vae import load_vae
+    from kinema.models.text import load_text_encoder
+    from kinema.train.dit_data import VAL_STEP
+
+    logged = val_losses(baseline)
+    assert [v is not None for v in logged] == [False, True, False, True]  # at the checkpoints (every 2 steps)
+    vae, encoder, source = load_vae(vae_dir), load_text_encoder("random", dim=16), make_source("world", 0, BUCKETS)
+    cpu = torch.device("cpu")
+    val = [dit_mod._load(source(VAL_STEP + k, 4, range(4)), vae, encoder, cpu) for k in range(2)]
+    final = DiT.from_pretrained(baseline / "final").state_dict()
+    again = dit_mod.validation_loss(TINY, final, val, 0, 0.5, contextlib.nullcontext(), cpu)
+    assert again == pytest.approx(logged[3], rel=1e-5)
+    torch.manual_seed(0)
+    untrained = DiT(TINY).state_dict()
+    assert dit_mod.validation_loss(TINY, untrained, val, 0, 0.5, contextlib.nullcontext(), cpu) != pytest.approx(
+        logged[3], rel=1e-3
+    )
+    plain = dict(KW, val_batches=0)
+    train_dit("tiny", vae_dir, "world", baseline.parent / "noval", steps=2, batch=4, **plain)
+    assert val_losses(baseline.parent / "noval") == [None, None]
+    assert losses(baseline.parent / "noval") == losses(baseline)[:2]  # validation draws nothing from training's streams
+
+
 def test_prefetching_changes_no_number(baseline, vae_dir, tmp_path):
     train_dit("tiny", vae_dir, "world", tmp_path / "r", steps=4, batch=4, prefetch=False, **KW)
     assert losses(tmp_path / "r") == losses(baseline)
+    assert val_losses(tmp_path / "r") == val_losses(baseline)
     a = DiT.from_pretrained(baseline / "final").state_dict()
     b = DiT.from_pretrained(tmp_path / "r" / "final").state_dict()
     assert all(torch.equal(a[k], b[k]) for k in a)
@@ -86,6 +117,7 @@ def test_prefetch_loads_the_next_step_on_its_thread_and_raises_its_errors():
 def test_two_processes_give_the_one_process_loss_curve(baseline, vae_dir, tmp_path, parallel):
     train_dit("tiny", vae_dir, "world", tmp_path / "r", steps=4, batch=4, nproc=2, parallel=parallel, **KW)
     np.testing.assert_allclose(losses(tmp_path / "r"), losses(baseline), rtol=1e-4)
+    np.testing.assert_allclose(val_losses(tmp_path / "r")[1::2], val_losses(baseline)[1::2], rtol=1e-4)
     one = DiT.from_pretrained(baseline / "final").state_dict()
     two = DiT.from_pretrained(tmp_path / "r" / "final").state_dict()
     assert max((one[k] - two[k]).abs().max().item() for k in one) < 1e-4
@@ -106,6 +138,7 @@ def test_resume_after_a_kill_continues_the_same_curve(baseline, vae_dir, tmp_pat
     monkeypatch.setattr(dit_mod, "flow_matching_loss", real)
     train_dit("tiny", vae_dir, "world", tmp_path / "r", steps=4, batch=4, resume=True, **KW)
     assert losses(tmp_path / "r") == losses(baseline)
+    assert val_losses(tmp_path / "r") == val_losses(baseline)
     a = DiT.from_pretrained(baseline / "final").state_dict()
     b = DiT.from_pretrained(tmp_path / "r" / "final").state_dict()
     assert all(torch.equal(a[k], b[k]) for k in a)
@@ -233,6 +266,7 @@ def test_cli_bad_input_is_one_error_line(tmp_path, vae_dir):
         (["--vae", str(tmp_path / "novae")], "no such folder"),
         (["--vae", vae_dir, "--steps", "1"], "latent channels"),  # the tiny preset takes 6 channels, this VAE 4
         (["--vae", vae_dir, "--batch", "3", "--nproc", "2"], "divisible"),
+        (["--val-batches", "-1"], "--val-batches"),
     ]
     for args, message in cases:
         r = runner.invoke(app, ["train", "dit", "--out", str(tmp_path / "run"), *args])

@@ -32,7 +32,7 @@ from ..models.dit import preset as dit_preset
 from ..models.text import PromptTruncatedWarning, TextEncoder, load_text_encoder, pad_states
 from . import dist
 from .common import append_log, load_checkpoint, lr_at, plot_curves, save_checkpoint, truncate_log
-from .dit_data import HELD_OUT_STEP, Examples, check_buckets, make_source
+from .dit_data import HELD_OUT_STEP, VAL_STEP, Examples, check_buckets, make_source
 from .videos import to_frames
 
 
@@ -81,6 +81,9 @@ def flow_matching_loss(
     return torch.stack(
         [flow.flow_loss(v[i : i + 1], x0[i : i + 1], noise[i : i + 1], clean[i : i + 1]) for i in range(b)]
     ).mean()
+
+
+_loss_fn = flow_matching_loss  # the loss validation measures, whatever a test patches in for training
 
 
 class EMA:
@@ -272,6 +275,7 @@ def _train(
     bf16: bool = False,
     init: str | None = None,
     prefetch: bool = True,
+    val_batches: int = 2,
 ) -> None:
     from ..eval.vae import load_vae
 
@@ -339,6 +343,11 @@ def _train(
         bar = _Bar(progress and d.main, steps, start)
         last_good, cut_total = start, 0
         null = encoder.encode([""])[0][0]
+        # Held-out batches (stream steps training never reaches), loaded once: at each checkpoint the EMA weights'
+        # loss on them, with the same times, noise and task masks every time, is logged as val_loss, a curve that
+        # compares checkpoints where the training loss is mostly the noise of its random times.
+        val = [_load(source(VAL_STEP + k, batch, range(batch)), vae_model, encoder, dev) for k in range(val_batches)]
+        val = val if d.main else []
         batches = Prefetch(lambda s: _load(source(s, batch, mine), vae_model, encoder, dev), steps, prefetch)
         for step in range(start, steps):
             t0 = time.perf_counter()
@@ -368,14 +377,16 @@ def _train(
             cut_total += round(d.mean(cut) * d.world)
             row = dict(step=step, loss=value, grad_norm=gnorm, lr=opt.param_groups[0]["lr"], tokens_per_s=tokens_per_s)
             row.update(mfu=mfu, shape=list(x0.shape[2:]), prompts_cut=cut_total)
+            done = step + 1
+            checkpoint = done % every == 0 or done == steps
+            esd = ema.full() if checkpoint else None  # collective
+            if checkpoint and d.main and val:
+                row["val_loss"] = validation_loss(cfg, esd, val, seed, cond_p, autocast, dev)
             if d.main:
                 append_log(run, row)
             bar.update(f"loss {value:.4f} {tokens_per_s:,.0f} tok/s" + (f" MFU {100 * mfu:.1f}%" if mfu else ""))
-            done = step + 1
-            if done % every == 0 or done == steps:
-                esd = _save(
-                    run, d, model, opt, ema, done, dict(preset=preset, data_position=dict(step=done, data=data))
-                )
+            if checkpoint:
+                _save(run, d, model, opt, esd, done, dict(preset=preset, data_position=dict(step=done, data=data)))
                 last_good = done
                 if d.main:
                     batches.settle()
@@ -387,7 +398,7 @@ def _train(
             model_out = DiT(cfg)
             model_out.load_state_dict(final)
             model_out.save_pretrained(run / "final")
-            plot_curves(run, ("loss",))
+            plot_curves(run, ("loss", "val_loss"))
         d.barrier()
     finally:
         if batches is not None:
@@ -395,15 +406,29 @@ def _train(
         dist.teardown(d)
 
 
-def _save(run: Path, d: dist.Dist, model, opt, ema: EMA, step: int, extra: dict) -> dict[str, Tensor]:
-    """Atomic checkpoint of the full model, EMA and optimizer states, step, RNG and data position (collective);
-    returns the full EMA weights."""
+def _save(run: Path, d: dist.Dist, model, opt, esd: dict[str, Tensor], step: int, extra: dict) -> None:
+    """Atomic checkpoint of the full model, the full EMA weights `esd`, the optimizer state, step, RNG and data
+    position (collective)."""
     msd, osd = dist.full_state(model, opt)
-    esd = ema.full()
     if d.main:
         save_checkpoint(run, _Held(msd), _Held(esd), _Held(osd), step, extra)
     d.barrier()
-    return esd
+
+
+@torch.no_grad()
+def validation_loss(cfg: DiTConfig, weights: dict, val: list, seed: int, cond_p: float, autocast, dev) -> float:
+    """The flow-matching loss of a DiT with `weights` on the loaded held-out batches `val` (from `_load`), mean over
+    batches. Each example's times, noise, task mask and conditioning draw come from its own held-out generator, so
+    the number changes only when the weights do. Prompts are kept (no text dropout), conditions are not noised."""
+    model = DiT(cfg).eval()
+    model.load_state_dict(weights)
+    model.to(dev)
+    total = 0.0
+    for k, (x0, text, mask, _) in enumerate(val):
+        gens = [example_generator(seed, VAL_STEP + k, i) for i in range(x0.shape[0])]
+        with autocast:
+            total += _loss_fn(model, x0, text, mask, gens, cond_p, tokens_of(x0, cfg.patch)).item()
+    return total / len(val)
 
 
 @torch.no_grad()

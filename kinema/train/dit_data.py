@@ -25,6 +25,7 @@ from .videos import WORLD_BUCKETS, to_tensor
 # (width, height, frames, weight) for real footage on a GPU: square, landscape and portrait.
 MANIFEST_BUCKETS = ((256, 256, 17, 1.0), (320, 192, 17, 1.0), (192, 320, 17, 1.0))
 HELD_OUT_STEP = 10**9 + 7  # the step whose examples the sample sheets show; training never reaches it
+VAL_STEP = 2 * 10**9 + 11  # the first of the steps whose examples give the validation loss (VAL_STEP + k)
 
 
 @dataclass
