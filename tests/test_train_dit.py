@@ -69,12 +69,12 @@ def test_val_loss_is_the_held_out_loss_of_the_ema_weights(baseline, vae_dir):
     vae, encoder, source = load_vae(vae_dir), load_text_encoder("random", dim=16), make_source("world", 0, BUCKETS)
     cpu = torch.device("cpu")
     val = [dit_mod._load(source(VAL_STEP + k, 4, range(4)), vae, encoder, cpu) for k in range(2)]
-    final = DiT.from_pretrained(baseline / "final").state_dict()
-    again = dit_mod.validation_loss(TINY, final, val, 0, 0.5, contextlib.nullcontext(), cpu)
+    final = DiT.from_pretrained(baseline / "final").eval()
+    again = dit_mod.validation_loss(final, val, 0, 0.5, contextlib.nullcontext())
     assert again == pytest.approx(logged[3], rel=1e-5)
     torch.manual_seed(0)
-    untrained = DiT(TINY).state_dict()
-    assert dit_mod.validation_loss(TINY, untrained, val, 0, 0.5, contextlib.nullcontext(), cpu) != pytest.approx(
+    untrained = DiT(TINY).eval()
+    assert dit_mod.validation_loss(untrained, val, 0, 0.5, contextlib.nullcontext()) != pytest.approx(
         logged[3], rel=1e-3
     )
     plain = dict(KW, val_batches=0)

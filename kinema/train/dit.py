@@ -346,8 +346,8 @@ def _train(
         # Held-out batches (stream steps training never reaches), loaded once: at each checkpoint the EMA weights'
         # loss on them, with the same times, noise and task masks every time, is logged as val_loss, a curve that
         # compares checkpoints where the training loss is mostly the noise of its random times.
-        val = [_load(source(VAL_STEP + k, batch, range(batch)), vae_model, encoder, dev) for k in range(val_batches)]
-        val = val if d.main else []
+        loads = range(val_batches if d.main else 0)  # only the main process validates
+        val = [_load(source(VAL_STEP + k, batch, range(batch)), vae_model, encoder, dev) for k in loads]
         batches = Prefetch(lambda s: _load(source(s, batch, mine), vae_model, encoder, dev), steps, prefetch)
         for step in range(start, steps):
             t0 = time.perf_counter()
@@ -380,8 +380,9 @@ def _train(
             done = step + 1
             checkpoint = done % every == 0 or done == steps
             esd = ema.full() if checkpoint else None  # collective
-            if checkpoint and d.main and val:
-                row["val_loss"] = validation_loss(cfg, esd, val, seed, cond_p, autocast, dev)
+            ema_model = _as_model(cfg, esd, dev) if checkpoint and d.main else None
+            if ema_model is not None and val:
+                row["val_loss"] = validation_loss(ema_model, val, seed, cond_p, autocast)
             if d.main:
                 append_log(run, row)
             bar.update(f"loss {value:.4f} {tokens_per_s:,.0f} tok/s" + (f" MFU {100 * mfu:.1f}%" if mfu else ""))
@@ -390,7 +391,7 @@ def _train(
                 last_good = done
                 if d.main:
                     batches.settle()
-                    _samples(run, cfg, esd, vae_model, encoder, source, seed, done, dev, sample_steps)
+                    _samples(run, ema_model, vae_model, encoder, source, seed, done, dev, sample_steps)
                 d.barrier()
         bar.stop()
         final = ema.full()
@@ -415,36 +416,37 @@ def _save(run: Path, d: dist.Dist, model, opt, esd: dict[str, Tensor], step: int
     d.barrier()
 
 
-@torch.no_grad()
-def validation_loss(cfg: DiTConfig, weights: dict, val: list, seed: int, cond_p: float, autocast, dev) -> float:
-    """The flow-matching loss of a DiT with `weights` on the loaded held-out batches `val` (from `_load`), mean over
-    batches. Each example's times, noise, task mask and conditioning draw come from its own held-out generator, so
-    the number changes only when the weights do. Prompts are kept (no text dropout), conditions are not noised."""
+def _as_model(cfg: DiTConfig, weights: dict[str, Tensor], dev) -> DiT:
+    """A DiT in eval mode holding `weights` (e.g. the full EMA weights at a checkpoint), on `dev`."""
     model = DiT(cfg).eval()
     model.load_state_dict(weights)
-    model.to(dev)
+    return model.to(dev)
+
+
+@torch.no_grad()
+def validation_loss(model: DiT, val: list, seed: int, cond_p: float, autocast) -> float:
+    """The flow-matching loss of `model` on the loaded held-out batches `val` (from `_load`), mean over batches.
+    Each example's times, noise, task mask and conditioning draw come from its own held-out generator, so the number
+    changes only when the weights do. Prompts are kept (no text dropout), conditions are not noised."""
     total = 0.0
     for k, (x0, text, mask, _) in enumerate(val):
         gens = [example_generator(seed, VAL_STEP + k, i) for i in range(x0.shape[0])]
         with autocast:
-            total += _loss_fn(model, x0, text, mask, gens, cond_p, tokens_of(x0, cfg.patch)).item()
+            total += _loss_fn(model, x0, text, mask, gens, cond_p, tokens_of(x0, model.config.patch)).item()
     return total / len(val)
 
 
 @torch.no_grad()
-def _samples(run, cfg, weights: dict, vae, encoder, source, seed: int, step: int, dev, sample_steps: int) -> None:
-    """run/samples/step_N.png: two held-out clips, each over the EMA model's sample for its prompt (the second
+def _samples(run, model: DiT, vae, encoder, source, seed: int, step: int, dev, sample_steps: int) -> None:
+    """run/samples/step_N.png: two held-out clips, each over the EMA `model`'s sample for its prompt (the second
     given its first frame, image-to-video), and step_N.txt with the prompts."""
-    model = DiT(cfg).eval()
-    model.load_state_dict(weights)
-    model.to(dev)
     ex = source(HELD_OUT_STEP, 2, range(2))
     x0, text, mask, _ = _load(ex, vae, encoder, dev)
     noise = torch.randn(x0.shape, generator=torch.Generator().manual_seed(seed)).to(x0)
     clean = torch.zeros(2, x0.shape[2], dtype=torch.bool, device=dev)
     if x0.shape[2] > 1:
         clean[1, 0] = True
-    shift = flow.token_shift(tokens_of(x0, cfg.patch))
+    shift = flow.token_shift(tokens_of(x0, model.config.patch))
     gen = euler_sample(model, noise, text, mask, sample_steps, shift, x0, clean)
     scale, shift = vae.config.scale, vae.config.shift
     real = ex.frames if ex.frames is not None else vae.decode(x0 / scale + shift)
