@@ -16,7 +16,7 @@ from kinema.world.judge import judge
 from kinema.world.motion import bounce_segments, track
 from kinema.world.render import render
 from kinema.world.sample import FEATURES, sample_scene, sample_scenes
-from kinema.world.scene import Background, Motion, Obj, Scene, Shot
+from kinema.world.scene import Background, Event, Motion, Obj, Scene, Shot
 from kinema.world.stream import MANIFEST_COLUMNS, WorldStream, write_dataset
 from kinema.world.validate import h264_roundtrip, make_pair, validate_judge
 
@@ -178,3 +178,32 @@ def test_claims_cover_the_scene():
     assert {"presence", "color", "shape", "cut", "identity", "camera"} <= cats
     assert copy.deepcopy(scene) == scene
     assert math.isclose(scene.seconds, sum(s.duration for s in scene.shots))
+
+
+def _color_change_scene():
+    o = Obj("o1", "triangle", "yellow", "medium", 0.5, 0.5, events=[Event("color", 0.7, "purple")])
+    return Scene("e", 64, 64, 12, [Shot(2.0, objects=[o])])
+
+
+def _event_check(frames, scene):
+    return next(c for c in judge(frames, scene.fps, scene).checks if c.category == "event")
+
+
+def test_colour_change_may_blend_for_one_frame_but_not_longer():
+    scene = _color_change_scene()
+    f = render(scene).astype(np.float32)
+    k = int(np.argmax(np.abs(np.diff(f, axis=0)).sum((1, 2, 3))) + 1)  # the first frame of the new colour
+    assert _event_check(f.astype(np.uint8), scene).passed
+
+    def blended(frames, ks):
+        g = frames.copy()
+        for i in ks:
+            g[i] = 0.5 * (frames[k - 1] + frames[k])  # neither yellow nor purple
+        return g.astype(np.uint8)
+
+    # A one-frame blend just before the change, as a VAE or codec makes of a switch: still the same event.
+    assert _event_check(blended(f, [k - 1]), scene).passed
+    # Two blended frames at 12 fps last longer than the timing tolerance; a blend well before the change is
+    # the old colour lost, not a transition.
+    assert not _event_check(blended(f, [k - 2, k - 1]), scene).passed
+    assert not _event_check(blended(f, [k - 4]), scene).passed

@@ -412,7 +412,14 @@ def check_event(v: _Video, d: dict):
         m, m2 = v.mem.mass(d["color"])[idx], v.mem.mass(d["to"])[idx]
         turned = (m2 > m) & (m2 > 0.3 * ref)
         hits = np.nonzero(turned)[0]
-        ok_before = len(hits) > 0 and bool((m[: hits[0]] > 0.3 * ref[: hits[0]]).all())
+        # The old colour holds until the change; frames just before it may show a blend of the two colours (a
+        # video codec or VAE smears a one-frame switch), but no longer than the timing tolerance.
+        blend = int(tol * v.fps + 1e-6)
+        held = m > 0.3 * ref
+        ok_before = len(hits) > 0 and bool(held[: max(hits[0] - blend, 0)].all())
+        if ok_before and hits[0] > 0:
+            lost = np.nonzero(~held[: hits[0]])[0]
+            ok_before = not len(lost) or bool((np.diff(lost) == 1).all() and lost[-1] == hits[0] - 1)
     elif d["kind"] == "appear":
         hits = np.nonzero(seen)[0]
         ok_before = len(hits) > 0 and not seen[: hits[0]].any()
