@@ -16,6 +16,7 @@ from typing import Annotated
 import typer
 
 from kinema.cli_models import bench, evaluate, fail, report
+from kinema.cli_safety import SafetyFile, UnsafeNoFilter
 from kinema.io import VIDEO_SUFFIXES, VideoError, read_video
 
 Model = Annotated[str, typer.Option("--model", help="A model folder (pipeline.json, vae/, dit/) or 'default'.")]
@@ -118,12 +119,8 @@ def generate(
     upsample_model: Annotated[str | None, typer.Option("--upsample-model", help="Model name at that URL.")] = None,
     model: Model = "default",
     progress: Annotated[bool, typer.Option("--progress/--no-progress", help="Show a progress bar.")] = True,
-    safety: Annotated[
-        Path | None, typer.Option("--safety", help="Safety configuration JSON (kinema.safety.SafetyConfig fields).")
-    ] = None,
-    unsafe_no_filter: Annotated[
-        bool, typer.Option("--unsafe-no-filter", help="Research only, logged: skip the prompt and frame checks.")
-    ] = False,
+    safety: SafetyFile = None,
+    unsafe_no_filter: UnsafeNoFilter = False,
 ) -> None:
     """Generate a video from a prompt (and images or videos); writes it and a contact sheet beside it. A prompt or
     video that safety refuses exits with status 3 and the reason."""

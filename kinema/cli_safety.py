@@ -17,6 +17,13 @@ from kinema.cli_models import fail, report
 safety = typer.Typer(help="Safety: the prompt set, the moderation head, measurements.", no_args_is_help=True)
 AsJson = Annotated[bool, typer.Option("--json", help="Print one JSON object instead of a table.")]
 Config = Annotated[Path | None, typer.Option("--config", help="A safety configuration JSON (SafetyConfig fields).")]
+# The two safety flags of the commands that generate (`generate`, `serve`).
+SafetyFile = Annotated[
+    Path | None, typer.Option("--safety", help="Safety configuration JSON (kinema.safety.SafetyConfig fields).")
+]
+UnsafeNoFilter = Annotated[
+    bool, typer.Option("--unsafe-no-filter", help="Research only, logged: skip the prompt and frame checks.")
+]
 
 
 def register(app: typer.Typer) -> None:

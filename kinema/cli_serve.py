@@ -13,6 +13,7 @@ from typing import Annotated
 import typer
 
 from kinema.cli_models import fail
+from kinema.cli_safety import SafetyFile, UnsafeNoFilter
 
 
 def serve(
@@ -36,12 +37,8 @@ def serve(
     max_upload_mb: Annotated[float, typer.Option("--max-upload-mb", help="Largest request body, MiB (413).")] = 32.0,
     max_prompt: Annotated[int, typer.Option("--max-prompt-chars", help="Longest prompt, characters.")] = 2000,
     ttl_hours: Annotated[float, typer.Option("--ttl-hours", help="Hours a finished video's files are kept.")] = 24.0,
-    safety: Annotated[
-        Path | None, typer.Option("--safety", help="Safety configuration JSON (kinema.safety.SafetyConfig fields).")
-    ] = None,
-    unsafe_no_filter: Annotated[
-        bool, typer.Option("--unsafe-no-filter", help="Research only, logged: skip the prompt and frame checks.")
-    ] = False,
+    safety: SafetyFile = None,
+    unsafe_no_filter: UnsafeNoFilter = False,
 ) -> None:  # fmt: skip
     """Serve OpenAI's Videos API (for the `openai` SDK with base_url=http://HOST:PORT/v1) and a web page at /."""
     if importlib.util.find_spec("fastapi") is None or importlib.util.find_spec("uvicorn") is None:
