@@ -7,6 +7,8 @@ import json
 import numpy as np
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from kinema import flow
 from kinema.models.dit import DiT, DiTConfig
@@ -16,7 +18,7 @@ from kinema.pipeline import Pipeline, PipelineConfig, load_default, sampler
 from kinema.pipeline import pipeline as pipeline_module
 from kinema.pipeline.pipeline import group, latent_frames, plan_windows
 from kinema.pipeline.script import Script, retime, timeline_text
-from kinema.pipeline.tasks import make_job
+from kinema.pipeline.tasks import complete_groups, make_job
 from kinema.train.videos import to_tensor
 
 CONFIG = PipelineConfig(
@@ -194,6 +196,37 @@ def test_extend_lengths_and_direction(pipe):
     pinned = [j >= length - 3 for j in range(length)]
     windows = plan_windows(length, pinned, 4, 1)
     assert windows[0][1] == length  # backwards: the first window holds the given end
+
+
+def test_a_clip_that_ends_inside_a_latent_frame_keeps_it():
+    # 12 frames to extend: latent 3 (frames 9-12) holds 3 given frames; frame 12 repeats frame 11 so it is pinned.
+    src = clip(12)
+    job = make_job(CONFIG, video=(src, 8.0), mode="extend-forward", seconds=1.0)
+    assert np.array_equal(job.canvas[12], src[11]) and all(np.array_equal(job.canvas[i], src[i]) for i in range(12))
+    assert sorted(job.canvas) == list(range(13))
+    # Extended backwards, a clip of 13 frames starts on the last frame of latent 3: one of four is too few to keep.
+    back = make_job(CONFIG, video=(clip(13), 8.0), mode="extend-backward", num_frames=12)
+    assert sorted(back.canvas) == list(range(12, 25))
+    # Frames past the end of the video never count as missing: a 10-frame clip after 12 new frames ends on
+    # frame 21, alone in latent 6 (frames 21-24) of a 22-frame video, and that latent is kept.
+    end = make_job(CONFIG, video=(clip(10), 8.0), mode="extend-backward", num_frames=12)
+    assert end.frames == 22 and sorted(end.canvas) == list(range(12, 25))
+
+
+@settings(max_examples=60, deadline=None, derandomize=True)
+@given(total=st.integers(1, 30), given_frames=st.sets(st.integers(0, 29)))
+def test_completed_groups_are_whole_and_keep_what_was_given(total, given_frames):
+    canvas = {i: np.full((2, 2, 3), i, np.uint8) for i in given_frames if i < total}
+    before = dict(canvas)
+    complete_groups(canvas, total)
+    assert all(canvas[i] is v for i, v in before.items())  # given frames are untouched
+    for j in range(latent_frames(total)):
+        added = [i for i in group(j) if i in canvas and i not in before]
+        if added:  # a group is completed whole, from its own given frames, when they are at least half of it
+            have = [i for i in group(j) if i in before]
+            assert all(i in canvas for i in group(j))
+            assert 2 * len(have) >= len([i for i in group(j) if i < total])
+            assert all(int(canvas[i][0, 0, 0]) in have for i in added)
 
 
 def test_extend_backward_gives_different_beginnings_with_one_ending(pipe):

@@ -126,7 +126,26 @@ def make_job(
         raise ValueError(f"{total / fps:.1f} s in all is beyond this model's limit of {cfg.max_seconds:g} s")
     if init is not None and not 0 < strength <= 1:
         raise ValueError(f"strength {strength:g}: must be in (0, 1]")
+    complete_groups(canvas, total)
     return Job(width, height, fps, total, canvas, init, strength if init is not None else 1.0, task=task)
+
+
+def complete_groups(canvas: dict[int, np.ndarray], total: int) -> None:
+    """Fill in the latent frames that the given frames mostly cover, so that they are kept rather than made anew.
+
+    A latent frame is pinned only when the canvas holds all 4 of its pixel frames, but a clip whose length is not
+    1 + 4k ends (or, extended backwards, starts) part-way through a group. Where the given frames are at least half
+    of the group's frames inside the video, the missing ones repeat the nearest given frame (as a keyframe still
+    fills its group); pixel frames past the end of the video are cropped off and never count as missing.
+    """
+    for j in range(1, latent_frames(total)):
+        inside = [i for i in group(j) if i < total]
+        have = [i for i in inside if i in canvas]
+        if not have or len(have) == len(group(j)) or 2 * len(have) < len(inside):
+            continue
+        for i in group(j):
+            if i not in canvas:
+                canvas[i] = canvas[min(have, key=lambda k: (abs(k - i), k))]
 
 
 def _frames(a, what: str) -> np.ndarray:
