@@ -129,6 +129,14 @@ def test_eval_generate_json_and_report(model, tmp_path):
     html = (tmp_path / "report.html").read_text()
     assert html.count("<img src='sheets/") == 4 and "text_to_video" in html
     assert json.loads((tmp_path / "results.json").read_text()) == result
+    clips = [json.loads(line) for line in (tmp_path / "clips.jsonl").read_text().splitlines()]
+    assert [c["task"] for c in clips] == ["text_to_video", "image_to_video", "extend_forward", "extend_backward"]
+    # The per-clip checks add up to the summary's categories.
+    checks = [k for c in clips for k in c["checks"]]
+    for cat, rate in result["categories"].items():
+        mine = [k["passed"] for k in checks if k["category"] == cat]
+        assert round(sum(mine) / len(mine), 4) == rate
+    assert "first_frame_psnr" in clips[1] and all("evidence" in k for k in checks)
 
 
 def test_eval_generate_guidance_and_sampler_override_the_model(model, tmp_path):

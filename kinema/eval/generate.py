@@ -212,7 +212,8 @@ def eval_generate(
 
 
 def write_report(out: Path, rows, result: dict) -> Path:
-    """report.html (prompt, contact sheet, score and failed checks per clip), results.json and sheets/*.png."""
+    """report.html (prompt, contact sheet, score and failed checks with their evidence per clip), results.json,
+    clips.jsonl (every clip's checks and measures, one JSON object a line) and sheets/*.png."""
     out.mkdir(parents=True, exist_ok=True)
     parts = [
         "<!doctype html><meta charset='utf-8'><title>kinema eval generate</title>",
@@ -220,7 +221,9 @@ def write_report(out: Path, rows, result: dict) -> Path:
         "max-width:100%}td,th{padding:2px 8px;text-align:left}.bad{color:#b00}</style>",
         "<h1>Generation, judged</h1>",
         f"<pre>{html.escape(json.dumps(result, indent=1))}</pre>",
+        "<p>Every clip's checks with the judge's evidence: clips.jsonl.</p>",
     ]
+    clips = []
     for i, scene, task, frames, rep, measures in rows:
         sheet = f"sheets/{i:04d}_{task}.png"
         write_contact_sheet(out / sheet, frames, max_frames=8, cols=8)
@@ -231,14 +234,40 @@ def write_report(out: Path, rows, result: dict) -> Path:
             f"{' &middot; ' + extra if extra else ''}</h3>",
             f"<p>{html.escape(dense_caption(scene))}</p><img src='{sheet}'>",
             "<ul class='bad'>"
-            + "".join(f"<li>{html.escape(c.category)}: {html.escape(c.claim)}</li>" for c in failed)
+            + "".join(
+                f"<li>{html.escape(c.category)}: {html.escape(c.claim)} <small>{html.escape(_evidence(c))}</small></li>"
+                for c in failed
+            )
             + "</ul>"
             if failed
             else "<p>all checks pass</p>",
         ]
+        clips.append(
+            {
+                "index": i,
+                "scene": scene.id,
+                "task": task,
+                "score": round(rep.score, 4),
+                **{k: round(float(v), 4) for k, v in measures.items()},
+                "checks": [
+                    {"category": c.category, "claim": c.claim, "passed": c.passed, "evidence": c.evidence}
+                    for c in rep.checks
+                ],
+            }
+        )
     atomic_write_text(out / "results.json", json.dumps(result, indent=1) + "\n")
+    atomic_write_text(out / "clips.jsonl", "".join(json.dumps(c, default=_plain) + "\n" for c in clips))
     atomic_write_text(out / "report.html", "\n".join(parts) + "\n")
     return out / "report.html"
+
+
+def _plain(x):
+    """JSON for the judge's numpy numbers."""
+    return x.item() if hasattr(x, "item") else str(x)
+
+
+def _evidence(c) -> str:
+    return ", ".join(f"{k} {json.dumps(v, default=_plain)}" for k, v in c.evidence.items())
 
 
 def time_generation(
