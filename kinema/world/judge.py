@@ -415,11 +415,10 @@ def check_event(v: _Video, d: dict):
         # The old colour holds until the change; frames just before it may show a blend of the two colours (a
         # video codec or VAE smears a one-frame switch), but no longer than the timing tolerance.
         blend = int(tol * v.fps + 1e-6)
-        held = m > 0.3 * ref
-        ok_before = len(hits) > 0 and bool(held[: max(hits[0] - blend, 0)].all())
-        if ok_before and hits[0] > 0:
-            lost = np.nonzero(~held[: hits[0]])[0]
-            ok_before = not len(lost) or bool((np.diff(lost) == 1).all() and lost[-1] == hits[0] - 1)
+        h = hits[0] if len(hits) else 0
+        lost = np.nonzero(m[:h] <= 0.3 * ref[:h])[0]  # frames before the change without the old colour
+        # ... none, or one run that ends just before the change and lasts at most `blend` frames
+        ok_before = len(hits) > 0 and (len(lost) == 0 or (lost[0] >= h - blend and len(lost) == h - lost[0]))
     elif d["kind"] == "appear":
         hits = np.nonzero(seen)[0]
         ok_before = len(hits) > 0 and not seen[: hits[0]].any()
