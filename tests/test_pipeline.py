@@ -16,9 +16,9 @@ from kinema.models.text import RandomTextEncoder
 from kinema.models.vae import VAEConfig, VideoVAE
 from kinema.pipeline import Pipeline, PipelineConfig, load_default, sampler
 from kinema.pipeline import pipeline as pipeline_module
-from kinema.pipeline.pipeline import group, latent_frames, plan_windows
+from kinema.pipeline.pipeline import plan_windows
 from kinema.pipeline.script import Script, retime, timeline_text
-from kinema.pipeline.tasks import complete_groups, make_job
+from kinema.pipeline.tasks import complete_groups, group, latent_frames, make_job
 from kinema.train.videos import to_tensor
 
 CONFIG = PipelineConfig(

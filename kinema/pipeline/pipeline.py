@@ -28,7 +28,7 @@ from . import sampler as solver
 from .config import PipelineConfig, parse_size
 from .safety import Safety, check_texts, job_key, load_guard, model_id_of
 from .script import Script, timeline_text
-from .tasks import Job, group, latent_frames, make_job
+from .tasks import Job, latent_frames, make_job, pinned_latents
 from .upsample import Upsampler, WorldUpsampler
 from .video import Video
 
@@ -296,7 +296,7 @@ class Pipeline:
     def encode_canvas(self, canvas: dict[int, np.ndarray], length: int) -> dict[int, Tensor]:
         """Latents (C, h, w) for each latent frame whose pixel frames the canvas holds, encoded run by run: a run
         from frame 0 as a clip, a later run after one priming frame (the frame before it, or its own first)."""
-        pinned = [all(i in canvas for i in group(j)) for j in range(length)]
+        pinned = pinned_latents(canvas, length)
         out: dict[int, Tensor] = {}
         j = 0
         while j < length:
@@ -325,7 +325,7 @@ class Pipeline:
     def windows(self, job: Job) -> list[list[tuple[int, int]]]:
         """The windows each stage runs (a loop runs a second stage over its end)."""
         length = latent_frames(job.frames)
-        pinned = [all(i in job.canvas for i in group(j)) for j in range(length)]
+        pinned = pinned_latents(job.canvas, length)
         stages = [plan_windows(length, pinned, self.config.window, self.config.context)]
         if job.loop:
             tail, head = self.loop_sizes(length)

@@ -41,6 +41,11 @@ def group(j: int) -> range:
     return range(0, 1) if j == 0 else range(4 * j - 3, 4 * j + 1)
 
 
+def pinned_latents(canvas: dict[int, np.ndarray], length: int) -> list[bool]:
+    """For each of `length` latent frames, whether the canvas holds all its pixel frames (so it is given, not made)."""
+    return [all(i in canvas for i in group(j)) for j in range(length)]
+
+
 def make_job(
     cfg: PipelineConfig,
     *,
