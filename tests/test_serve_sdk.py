@@ -234,6 +234,18 @@ def test_chunked_body_over_the_limit_is_refused(strict):
     conn.close()
 
 
+def test_a_client_that_sends_its_whole_body_first_gets_the_413(strict):
+    # the body is sent in full before the answer is read; the server reads what is not far over the limit first, so
+    # the answer is the 413 every time, not a reset connection
+    body = b"x" * 4_000_000  # more than the socket buffers hold
+    for _ in range(10):
+        conn = http.client.HTTPConnection("127.0.0.1", int(strict.rsplit(":", 1)[1]), timeout=10)
+        conn.request("POST", "/v1/videos", body=body, headers={"Authorization": "Bearer key-one"})
+        response = conn.getresponse()
+        assert response.status == 413 and json.loads(response.read())["error"]["code"] == "too_large"
+        conn.close()
+
+
 def test_missing_key_is_401(strict):
     conn = http.client.HTTPConnection("127.0.0.1", int(strict.rsplit(":", 1)[1]), timeout=10)
     conn.request("GET", "/v1/videos")

@@ -254,6 +254,8 @@ def too_large(limit: int) -> ApiError:
 class BodyLimit:
     """ASGI middleware: 413 for a body over `limit` bytes, by its Content-Length or by counting as it arrives."""
 
+    linger = 16 * 2**20  # bodies up to this much over the limit are read before the 413 goes out
+
     def __init__(self, app, limit: int):
         self.app, self.limit = app, limit
 
@@ -262,6 +264,13 @@ class BodyLimit:
             return await self.app(scope, receive, send)
         length = dict(scope["headers"]).get(b"content-length", b"")
         if length.isdigit() and int(length) > self.limit:
+            # read (and drop) a body that is not far over the limit first: a client that sends its whole body before
+            # it reads the answer would otherwise see the connection reset instead of the 413
+            drained, more = 0, int(length) <= self.limit + self.linger
+            while more:
+                message = await receive()
+                drained += len(message.get("body", b""))
+                more = message.get("more_body", False) and drained <= self.limit + self.linger
             response = JSONResponse(too_large(self.limit).body(), status_code=413, headers={"connection": "close"})
             return await response(scope, receive, send)
         seen = 0
