@@ -225,8 +225,13 @@ def test_keys_limits_and_isolation(strict):
     assert e.value.status_code == 413 and e.value.body["type"] == "invalid_request_error"
 
 
+def raw(url: str) -> http.client.HTTPConnection:
+    """A plain HTTP connection to the server at `url`, for requests the SDK will not make."""
+    return http.client.HTTPConnection("127.0.0.1", int(url.rsplit(":", 1)[1]), timeout=10)
+
+
 def test_chunked_body_over_the_limit_is_refused(strict):
-    conn = http.client.HTTPConnection("127.0.0.1", int(strict.rsplit(":", 1)[1]), timeout=10)
+    conn = raw(strict)
     chunks = (b"x" * 16384 for _ in range(8))  # no Content-Length: counted as it arrives
     conn.request("POST", "/v1/videos", body=chunks, headers={"Authorization": "Bearer key-one"}, encode_chunked=True)
     response = conn.getresponse()
@@ -239,7 +244,7 @@ def test_a_client_that_sends_its_whole_body_first_gets_the_413(strict):
     # the answer is the 413 every time, not a reset connection
     body = b"x" * 4_000_000  # more than the socket buffers hold
     for _ in range(10):
-        conn = http.client.HTTPConnection("127.0.0.1", int(strict.rsplit(":", 1)[1]), timeout=10)
+        conn = raw(strict)
         conn.request("POST", "/v1/videos", body=body, headers={"Authorization": "Bearer key-one"})
         response = conn.getresponse()
         assert response.status == 413 and json.loads(response.read())["error"]["code"] == "too_large"
@@ -247,7 +252,7 @@ def test_a_client_that_sends_its_whole_body_first_gets_the_413(strict):
 
 
 def test_missing_key_is_401(strict):
-    conn = http.client.HTTPConnection("127.0.0.1", int(strict.rsplit(":", 1)[1]), timeout=10)
+    conn = raw(strict)
     conn.request("GET", "/v1/videos")
     response = conn.getresponse()
     assert response.status == 401 and json.loads(response.read())["error"]["code"] == "missing_api_key"
