@@ -58,6 +58,13 @@ def train_vae_cmd(
     edge: Annotated[
         float, typer.Option("--edge-weight", help="Weight of an L1 loss on pixel differences (sharper edges).")
     ] = 0.0,
+    objects: Annotated[
+        float,
+        typer.Option(
+            "--object-weight",
+            help="World only: extra loss weight on small objects' pixels (from the renderer's masks), keeps shapes.",
+        ),
+    ] = 0.0,
     bf16: Annotated[bool, typer.Option("--bf16", help="bf16 autocast on CPU too (always on a GPU).")] = False,
     init: Annotated[
         Path | None, typer.Option("--init", help="Warm start from a VAE folder or run (fresh optimiser/schedule).")
@@ -87,8 +94,10 @@ def train_vae_cmd(
         fail("--steps, --batch and --every must be at least 1 and --lr positive")
     if crop and (crop < 16 or crop > 64 or crop % 8):
         fail(f"--crop {crop}: must be 0 or a multiple of 8 from 16 to 64 (the world's smallest frames are 64 px)")
-    if chroma < 0 or edge < 0:
-        fail(f"--chroma-weight {chroma:g} / --edge-weight {edge:g}: must be 0 or more")
+    if chroma < 0 or edge < 0 or objects < 0:
+        fail(f"--chroma-weight {chroma:g} / --edge-weight {edge:g} / --object-weight {objects:g}: must be 0 or more")
+    if objects > 0 and data != "world":
+        fail(f"--object-weight {objects:g}: needs --data world (the renderer's object masks)")
     _check_data(data)
     dec_ch = None
     if decoder_channels is not None:
@@ -117,6 +126,7 @@ def train_vae_cmd(
             crop=crop,
             chroma=chroma,
             edge=edge,
+            objects=objects,
             bf16=bf16,
             init=init,
             decoder_only=decoder_only,

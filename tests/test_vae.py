@@ -169,9 +169,9 @@ def test_training_stops_on_nan_and_keeps_the_last_good_checkpoint(tmp_path, monk
     real = train_mod.vae_loss
     calls = {"n": 0}
 
-    def flaky(model, x, kl_weight, chroma=0.0, edge=0.0):
+    def flaky(model, x, kl_weight, *rest):
         calls["n"] += 1
-        loss, parts = real(model, x, kl_weight, chroma, edge)
+        loss, parts = real(model, x, kl_weight, *rest)
         return (loss * float("nan"), parts) if calls["n"] == 4 else (loss, parts)
 
     monkeypatch.setattr(train_mod, "vae_loss", flaky)
@@ -239,6 +239,50 @@ def test_edge_loss_sees_blur_that_shifts_nothing_else():
     torch.manual_seed(0)
     with_edge, parts_edge = vae_loss(model, x, 1e-6, edge=2.0)
     assert "edge" not in parts and torch.isclose(with_edge, plain + 2.0 * parts_edge["edge"], rtol=1e-4)
+
+
+def test_small_object_map_weighs_a_small_object_like_a_large_one():
+    from kinema.train.videos import small_object_map
+
+    small, large = np.zeros((2, 32, 32), np.float32), np.zeros((2, 32, 32), np.float32)
+    small[:, 2:6, 2:6] = 1  # 16 px
+    large[1, 10:30, 10:30] = 1  # 400 px, shown in frame 1 only
+    m = small_object_map([small, large], ref_area=64.0, cap=8.0)
+    assert m[0, 3, 3] == 4.0 and m[1, 20, 20] == 1.0 and m[0, 20, 20] == 0  # 64/16; clipped up to 1; not shown
+    assert m[:, 0, 0].max() == 0
+    tiny = np.zeros((1, 32, 32), np.float32)
+    tiny[0, 0, 0] = 1
+    assert small_object_map([tiny], cap=8.0)[0, 0, 0] == 8.0  # capped
+    assert small_object_map([]).size == 0
+
+
+def test_object_weighted_loss_moves_weight_onto_objects():
+    from kinema.train.vae import vae_loss
+
+    model = VideoVAE(VAEConfig(latent_channels=4, channels=(8, 8, 16), time_kernel=(1, 1, 3), norm="none"))
+    x = -torch.ones(1, 3, 1, 16, 16)
+    obj = torch.zeros(1, 1, 1, 16, 16)
+    obj[..., 2:5, 2:5] = 2.0
+    x[..., 2:5, 2:5] = 1.0
+    torch.manual_seed(0)
+    plain, _ = vae_loss(model, x, 1e-6, edge=1.0)
+    torch.manual_seed(0)
+    same, _ = vae_loss(model, x, 1e-6, edge=1.0, objects=8.0, object_map=torch.zeros_like(obj))
+    assert torch.isclose(plain, same, rtol=1e-5)  # an empty map weighs nothing differently
+    with pytest.raises(ValueError, match="small-object maps"):
+        vae_loss(model, x, 1e-6, objects=8.0)
+    # all the error on the object: the weighted loss is larger; all of it off the object: smaller
+    for where, bigger in ((obj > 0), True), ((obj == 0), False):
+        recon = torch.where(where, x + 0.5, x)
+        fake = lambda _x, r=recon: (r, torch.zeros(1, 4, 1, 4, 4), torch.zeros(1, 4, 1, 4, 4))  # noqa: E731
+        a, _ = vae_loss(fake, x, 0.0)
+        b, _ = vae_loss(fake, x, 0.0, objects=8.0, object_map=obj)
+        assert (b > 5 * a) if bigger else (b < 0.7 * a)  # weights 17 on 9 px, 1 on 247 px, then mean 1
+
+
+def test_object_weighting_needs_world_data(tmp_path):
+    with pytest.raises(ValueError, match="needs the world data"):
+        train_vae("tiny", str(tmp_path / "m.csv"), tmp_path / "r", steps=1, objects=1.0, progress=False, config=TINY)
 
 
 def test_posterior_starts_nearly_deterministic():

@@ -68,6 +68,20 @@ def test_rendering_is_antialiased_and_deterministic():
     assert ((red > 140) & (red < 215)).sum() >= 8
 
 
+def test_render_masks_cover_each_object_and_change_no_pixel():
+    objs = [Obj("o1", "cross", "red", "small", 0.3, 0.5), Obj("o2", "circle", "blue", "large", 0.7, 0.5)]
+    scene = Scene("a", 64, 64, 12, [Shot(0.25, objects=objs), Shot(0.25, objects=objs[:1])])
+    frames, covers = render(scene, masks=True)
+    assert np.array_equal(frames, render(scene)) and len(covers) == 3  # 2 objects in shot 1, 1 in shot 2
+    assert all(c.shape == frames.shape[:3] and c.min() >= 0 and c.max() <= 1 for c in covers)
+    n1 = scene.shots[0].duration * scene.fps
+    assert covers[2][: int(n1)].max() == 0 and covers[0][int(n1) :].max() == 0  # zero outside their shot
+    red = frames[..., 0].astype(int) - frames[..., 2].astype(int) > 150
+    blue = frames[..., 2].astype(int) - frames[..., 0].astype(int) > 150
+    assert ((covers[0] + covers[2])[red] > 0.5).all() and (covers[1][blue] > 0.5).all()
+    assert covers[0][blue].max() == 0 and covers[0].sum() < covers[1].sum() / 2  # a small cross, a large circle
+
+
 def test_bounce_is_ballistic_with_restitution():
     segs = bounce_segments(y0=0.2, vy=0.0, g=3.0, e=0.7, y_floor=0.8, t_end=5.0)
     speeds = [abs(v) for _, _, v, g in segs[1:] if g]

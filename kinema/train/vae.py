@@ -26,33 +26,54 @@ def chroma_weights(x: torch.Tensor, strength: float) -> torch.Tensor:
     return w / w.mean()
 
 
-def edge_l1(recon: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+def edge_l1(recon: torch.Tensor, x: torch.Tensor, weight: torch.Tensor | None = None) -> torch.Tensor:
     """Mean L1 distance between the horizontal and vertical pixel differences of recon and x (B, C, T, H, W): the
-    error of edges and corners, which a per-pixel loss lets blur (a small star or ring decoded as a round blob)."""
+    error of edges and corners, which a per-pixel loss lets blur (a small star or ring decoded as a round blob).
+    `weight` (broadcastable to x, mean 1) weighs each difference by the mean weight of its two pixels."""
 
     def grads(v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         return v[..., :, 1:] - v[..., :, :-1], v[..., 1:, :] - v[..., :-1, :]
 
     (rx, ry), (gx, gy) = grads(recon), grads(x)
-    return ((rx - gx).abs().mean() + (ry - gy).abs().mean()) / 2
+    if weight is None:
+        return ((rx - gx).abs().mean() + (ry - gy).abs().mean()) / 2
+    wx, wy = _pair_means(weight)
+    return (((rx - gx).abs() * wx).mean() + ((ry - gy).abs() * wy).mean()) / 2
+
+
+def _pair_means(w: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mean of horizontally and of vertically adjacent weights: the weight of each pixel difference."""
+    return (w[..., :, 1:] + w[..., :, :-1]) / 2, (w[..., 1:, :] + w[..., :-1, :]) / 2
 
 
 def vae_loss(
-    model: VideoVAE, x: torch.Tensor, kl_weight: float, chroma: float = 0.0, edge: float = 0.0
+    model: VideoVAE,
+    x: torch.Tensor,
+    kl_weight: float,
+    chroma: float = 0.0,
+    edge: float = 0.0,
+    objects: float = 0.0,
+    object_map: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, dict]:
     """L1 + MSE reconstruction (optionally chroma-weighted), plus edge * edge_l1 when asked, plus kl_weight * KL;
-    returns the loss and its parts."""
+    returns the loss and its parts. With `objects` and the clips' small-object maps (B, 1, T, H, W), every term is
+    weighted by 1 + objects * map too (the edge term included), so small objects keep their shapes."""
     recon, mean, logvar = model(x)
     recon = recon.float()
     err = recon - x
-    w = chroma_weights(x, chroma) if chroma > 0 else 1.0
+    w = chroma_weights(x, chroma) if chroma > 0 else torch.ones_like(x[:, :1])
+    if objects > 0:
+        if object_map is None:
+            raise ValueError("object weighting needs the clips' small-object maps (world data)")
+        w = w * (1 + objects * object_map)
+        w = w / w.mean()
     l1 = (err.abs() * w).mean()
     mse = F.mse_loss(recon, x)
     kl = kl_divergence(mean.float(), logvar.float())
     loss = l1 + (err.pow(2) * w).mean() + kl_weight * kl
     parts = {"l1": l1.item(), "mse": mse.item(), "kl": kl.item()}
     if edge > 0:
-        e = edge_l1(recon, x)
+        e = edge_l1(recon, x, w if objects > 0 else None)
         loss, parts["edge"] = loss + edge * e, e.item()
     parts["psnr"] = 10 * math.log10(4.0 / max(mse.item(), 1e-10))  # signal range 2 ([-1, 1])
     return loss, parts
@@ -77,6 +98,7 @@ def train_vae(
     crop: int = 0,
     chroma: float = 0.0,
     edge: float = 0.0,
+    objects: float = 0.0,
     bf16: bool = False,
     init: str | Path | None = None,
     decoder_only: bool = False,
@@ -92,6 +114,8 @@ def train_vae(
     an `init` with a smaller decoder, it is grown first with the same function (`grow_decoder`)."""
     if preset not in PRESETS:
         raise ValueError(f"unknown preset {preset!r}: choose from {', '.join(PRESETS)}")
+    if objects < 0 or (objects > 0 and data != "world"):
+        raise ValueError(f"objects={objects:g}: object weighting is 0 or more, and needs the world data (its masks)")
     if decoder_only and init is None:
         raise ValueError("decoder-only training needs --init: the trained VAE whose encoder (latent space) to keep")
     run = Path(out)
@@ -142,6 +166,7 @@ def train_vae(
                 "crop": crop,
                 "chroma": chroma,
                 "edge": edge,
+                "objects": objects,
                 "init": str(init) if init is not None else None,
                 "decoder_only": decoder_only,
             }
@@ -155,11 +180,13 @@ def train_vae(
     t0, frames_seen, last_good = time.perf_counter(), 0, start
     step = start
     for step in range(start, steps):
-        x = batches(step, batch).to(dev)
+        x, object_map = batches(step, batch, masks=True) if objects > 0 else (batches(step, batch), None)
+        x = x.to(dev)
+        object_map = object_map.to(dev) if object_map is not None else None
         for g in opt.param_groups:
             g["lr"] = lr_at(step, lr, warmup, steps)
         with autocast:
-            loss, parts = vae_loss(model, x, kl_weight, chroma, edge)
+            loss, parts = vae_loss(model, x, kl_weight, chroma, edge, objects, object_map)
         if not math.isfinite(loss.item()):
             bar(None, "")
             raise FloatingPointError(

@@ -29,6 +29,19 @@ def to_frames(x: torch.Tensor) -> np.ndarray:
     return ((x.clamp(-1, 1) + 1) * 127.5).round().byte().permute(1, 2, 3, 0).cpu().numpy()
 
 
+def small_object_map(covers: list[np.ndarray], ref_area: float = 64.0, cap: float = 8.0) -> np.ndarray:
+    """(T, H, W) map of how much each pixel belongs to a small object: each object's coverage times
+    clip(ref_area / its mean area in pixels, 1, cap), summed. A loss weighted by 1 + s * map makes a small cross
+    or star count like a large one, where a per-pixel loss lets its few pixels blur into a round blob."""
+    out = np.zeros(covers[0].shape if covers else (0,), np.float32)
+    for c in covers:
+        per_frame = c.sum((1, 2))
+        shown = per_frame > 0.5
+        if shown.any():
+            out += c * float(np.clip(ref_area / per_frame[shown].mean(), 1.0, cap))
+    return out
+
+
 class WorldBatches:
     """Batches of world clips: a bucket (size, frames) per step, then `batch` random windows of fresh scenes.
 
@@ -38,24 +51,28 @@ class WorldBatches:
     def __init__(self, seed: int = 0, buckets=WORLD_BUCKETS, fps: float = 12.0, crop: int = 0):
         self.seed, self.buckets, self.fps, self.crop = seed, buckets, fps, crop
 
-    def __call__(self, step: int, batch: int) -> torch.Tensor:
+    def __call__(self, step: int, batch: int, masks: bool = False) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+        """`batch` clips (B, 3, T, H, W) in [-1, 1]; with `masks`, also their small-object maps (B, 1, T, H, W)."""
         from ..world.render import render
         from ..world.sample import sample_scene
 
         rng = np.random.default_rng([self.seed, step])
         p = np.array([b[3] for b in self.buckets])
         w, h, t, _ = self.buckets[int(rng.choice(len(self.buckets), p=p / p.sum()))]
-        clips = []
+        clips, maps = [], []
         for i in range(batch):
             r = np.random.default_rng([self.seed, step, i])
             scene = sample_scene(r, int(r.integers(1, 5)), w, h, seconds=float(r.choice([2.0, 3.0, 4.0])), fps=self.fps)
-            frames = render(scene)
+            frames, covers = render(scene, masks=True) if masks else (render(scene), [])
+            m = small_object_map(covers) if covers else np.zeros(frames.shape[:3], np.float32)
             s = int(r.integers(0, max(1, len(frames) - t + 1)))
             if self.crop:
                 y0, x0 = int(r.integers(0, h - self.crop + 1)), int(r.integers(0, w - self.crop + 1))
                 frames = frames[:, y0 : y0 + self.crop, x0 : x0 + self.crop]
+                m = m[:, y0 : y0 + self.crop, x0 : x0 + self.crop]
             clips.append(to_tensor(frames[s : s + t]))
-        return torch.stack(clips)
+            maps.append(torch.from_numpy(m[s : s + t])[None])
+        return (torch.stack(clips), torch.stack(maps)) if masks else torch.stack(clips)
 
 
 class ManifestBatches:

@@ -112,8 +112,8 @@ def _background(bg: Background, wx: np.ndarray, wy: np.ndarray, px_per_unit: np.
     return c0 * (1 - w) + c1 * w
 
 
-def _draw_shot(scene: Scene, shot: Shot, times: np.ndarray, out: np.ndarray) -> None:
-    """Draw one shot into `out` (T, H, W, 3) float32."""
+def _draw_shot(scene: Scene, shot: Shot, times: np.ndarray, out: np.ndarray, masks: list | None = None) -> None:
+    """Draw one shot into `out` (T, H, W, 3) float32; with `masks`, append each object's coverage (T, H, W) there."""
     n, (h, w) = len(times), out.shape[1:3]
     m = scene.unit
     span = (w / m, h / m)
@@ -151,6 +151,7 @@ def _draw_shot(scene: Scene, shot: Shot, times: np.ndarray, out: np.ndarray) -> 
         alpha = np.clip(0.5 - sd, 0, 1) * tr.visible[:, None, None]
         ring = np.clip(1.7 - sd, 0, 1) * tr.visible[:, None, None] - alpha if obj.outline else None
         colors = np.stack([_rgb(c) for c in tr.color])
+        cover = np.zeros((n, h, w), np.float32) if masks is not None else None
         for i in range(n):
             ys, xs = y0[i], x0[i]
             if ys >= h or xs >= w or ys + size <= 0 or xs + size <= 0 or not tr.visible[i]:
@@ -163,6 +164,10 @@ def _draw_shot(scene: Scene, shot: Shot, times: np.ndarray, out: np.ndarray) -> 
                 dst += r * (OUTLINE_COLOR - dst)
             a = alpha[i, a0:a1, b0:b1, None]
             dst += a * (colors[i] - dst)
+            if cover is not None:
+                cover[i, ys + a0 : ys + a1, xs + b0 : xs + b1] = a[..., 0]
+        if masks is not None:
+            masks.append(cover)
     if shot.occluder is not None:
         occ = shot.occluder
         jxs = np.arange(w) + 0.5
@@ -172,12 +177,20 @@ def _draw_shot(scene: Scene, shot: Shot, times: np.ndarray, out: np.ndarray) -> 
         out += a * (np.array(vocab.OCCLUDER_COLOR[1], dtype=np.float32) - out)
 
 
-def render(scene: Scene) -> np.ndarray:
-    """Render a scene to uint8 frames (T, H, W, 3)."""
+def render(scene: Scene, masks: bool = False) -> np.ndarray | tuple[np.ndarray, list[np.ndarray]]:
+    """Render a scene to uint8 frames (T, H, W, 3). With `masks`, also each object's coverage in [0, 1] (one
+    (T, H, W) array per object of each shot, zero outside its shot; drawn as if nothing were in front of it)."""
     if scene.width < 1 or scene.height < 1:
         raise ValueError(f"canvas {scene.width}x{scene.height}: width and height must be at least 1")
     out = np.empty((scene.num_frames, scene.height, scene.width, 3), dtype=np.float32)
+    covers: list[np.ndarray] = []
     for shot, (first, times) in zip(scene.shots, shot_frames(scene)):
         if len(times):
-            _draw_shot(scene, shot, times, out[first : first + len(times)])
-    return np.clip(out + 0.5, 0, 255).astype(np.uint8)
+            shot_covers: list[np.ndarray] | None = [] if masks else None
+            _draw_shot(scene, shot, times, out[first : first + len(times)], shot_covers)
+            for c in shot_covers or []:
+                full = np.zeros(out.shape[:3], np.float32)
+                full[first : first + len(times)] = c
+                covers.append(full)
+    frames = np.clip(out + 0.5, 0, 255).astype(np.uint8)
+    return (frames, covers) if masks else frames
