@@ -65,6 +65,13 @@ def train_vae_cmd(
             help="World only: extra loss weight on small objects' pixels (from the renderer's masks), keeps shapes.",
         ),
     ] = 0.0,
+    anchor: Annotated[
+        float,
+        typer.Option(
+            "--anchor-weight",
+            help="With --init (encoder trained): keep latents near the init's by this weight x MSE (a DiT still reads them).",
+        ),
+    ] = 0.0,
     bf16: Annotated[bool, typer.Option("--bf16", help="bf16 autocast on CPU too (always on a GPU).")] = False,
     init: Annotated[
         Path | None, typer.Option("--init", help="Warm start from a VAE folder or run (fresh optimiser/schedule).")
@@ -96,6 +103,8 @@ def train_vae_cmd(
         fail(f"--crop {crop}: must be 0 or a multiple of 8 from 16 to 64 (the world's smallest frames are 64 px)")
     if chroma < 0 or edge < 0 or objects < 0:
         fail(f"--chroma-weight {chroma:g} / --edge-weight {edge:g} / --object-weight {objects:g}: must be 0 or more")
+    if anchor < 0 or (anchor > 0 and (init is None or decoder_only)):
+        fail(f"--anchor-weight {anchor:g}: must be 0 or more, and needs --init without --decoder-only")
     if objects > 0 and data != "world":
         fail(f"--object-weight {objects:g}: needs --data world (the renderer's object masks)")
     _check_data(data)
@@ -127,6 +136,7 @@ def train_vae_cmd(
             chroma=chroma,
             edge=edge,
             objects=objects,
+            anchor=anchor,
             bf16=bf16,
             init=init,
             decoder_only=decoder_only,

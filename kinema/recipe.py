@@ -139,7 +139,7 @@ def train_default(
             continue
         here = run / name
         if not _finished(here, vd["steps"]):
-            vd.update(init=str(init), decoder_only=True)
+            vd.update(init=str(init), decoder_only=vd.get("decoder_only", True))
             train_vae(r["vae"]["preset"], "world", here, resume=True, progress=progress, **vd)
         init = here / "final"
     if init != model / "vae":

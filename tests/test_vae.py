@@ -280,6 +280,43 @@ def test_object_weighted_loss_moves_weight_onto_objects():
         assert (b > 5 * a) if bigger else (b < 0.7 * a)  # weights 17 on 9 px, 1 on 247 px, then mean 1
 
 
+def test_anchor_adds_the_latent_drift_from_a_reference():
+    from kinema.train.vae import vae_loss
+
+    model = VideoVAE(VAEConfig(latent_channels=4, channels=(8, 8, 16), time_kernel=(1, 1, 3), norm="none"))
+    x = clip(1, 16, 16)
+    mean = model.encode_moments(x)[0].detach()
+    torch.manual_seed(0)
+    plain, _ = vae_loss(model, x, 1e-6)
+    torch.manual_seed(0)
+    same, parts = vae_loss(model, x, 1e-6, anchor=10.0, anchor_mean=mean)
+    assert parts["anchor"] == 0 and torch.isclose(plain, same)  # its own means: no drift
+    torch.manual_seed(0)
+    moved, parts = vae_loss(model, x, 1e-6, anchor=10.0, anchor_mean=mean + 0.1)
+    assert parts["anchor"] == pytest.approx(0.01, rel=1e-4) and torch.isclose(moved, plain + 0.1, rtol=1e-4)
+    with pytest.raises(ValueError, match="reference encoder"):
+        vae_loss(model, x, 1e-6, anchor=1.0)
+
+
+def test_anchored_training_keeps_latents_near_the_init(tmp_path):
+    kw = dict(steps=4, batch=1, every=4, progress=False, config=TINY, lr=3e-3, edge=1.0, objects=4.0)
+    train_vae("tiny", "world", tmp_path / "init", **kw)
+    init = tmp_path / "init" / "final"
+    with pytest.raises(ValueError, match="anchored encoder needs"):
+        train_vae("tiny", "world", tmp_path / "x", anchor=1.0, **kw)
+    with pytest.raises(ValueError, match="anchored encoder needs"):
+        train_vae("tiny", "world", tmp_path / "x", anchor=1.0, init=init, decoder_only=True, **kw)
+    drift = {}
+    for a in (0.0, 1000.0):
+        run = train_vae("tiny", "world", tmp_path / f"a{a:g}", anchor=a, init=init, **kw)
+        x = clip(5, 32, 32)
+        with torch.no_grad():
+            before = VideoVAE.from_pretrained(init).encode_moments(x)[0]
+            after = VideoVAE.from_pretrained(run / "final").encode_moments(x)[0]
+        drift[a] = (after - before).pow(2).mean().item()
+    assert drift[1000.0] < drift[0.0] / 2  # the anchor holds the encoder back
+
+
 def test_object_weighting_needs_world_data(tmp_path):
     with pytest.raises(ValueError, match="needs the world data"):
         train_vae("tiny", str(tmp_path / "m.csv"), tmp_path / "r", steps=1, objects=1.0, progress=False, config=TINY)

@@ -54,10 +54,13 @@ def vae_loss(
     edge: float = 0.0,
     objects: float = 0.0,
     object_map: torch.Tensor | None = None,
+    anchor: float = 0.0,
+    anchor_mean: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, dict]:
     """L1 + MSE reconstruction (optionally chroma-weighted), plus edge * edge_l1 when asked, plus kl_weight * KL;
     returns the loss and its parts. With `objects` and the clips' small-object maps (B, 1, T, H, W), every term is
-    weighted by 1 + objects * map too (the edge term included), so small objects keep their shapes."""
+    weighted by 1 + objects * map too (the edge term included), so small objects keep their shapes. With `anchor`,
+    plus anchor * MSE between the latent means and `anchor_mean` (a frozen reference encoder's)."""
     recon, mean, logvar = model(x)
     recon = recon.float()
     err = recon - x
@@ -72,6 +75,11 @@ def vae_loss(
     kl = kl_divergence(mean.float(), logvar.float())
     loss = l1 + (err.pow(2) * w).mean() + kl_weight * kl
     parts = {"l1": l1.item(), "mse": mse.item(), "kl": kl.item()}
+    if anchor > 0:
+        if anchor_mean is None:
+            raise ValueError("an anchored loss needs the reference encoder's latent means")
+        drift = F.mse_loss(mean.float(), anchor_mean.float())
+        loss, parts["anchor"] = loss + anchor * drift, drift.item()
     if edge > 0:
         e = edge_l1(recon, x, w if objects > 0 else None)
         loss, parts["edge"] = loss + edge * e, e.item()
@@ -99,6 +107,7 @@ def train_vae(
     chroma: float = 0.0,
     edge: float = 0.0,
     objects: float = 0.0,
+    anchor: float = 0.0,
     bf16: bool = False,
     init: str | Path | None = None,
     decoder_only: bool = False,
@@ -110,12 +119,18 @@ def train_vae(
     `init` warm-starts from a VAE folder (its weights and config, e.g. a calibrated shift/scale; fresh optimiser and
     schedule). `decoder_only` freezes the encoder: the latent space stays exactly what a diffusion model was trained
     on, while the decoder keeps learning to reconstruct (how the shipped decoder was improved after the DiT).
-    `decoder_channels` / `decoder_blocks` give the decoder its own widths (per level, encoder order) and depth; from
+    `anchor` (with `init`, encoder trained) keeps the encoder's latent means near the init's by a weighted MSE: the
+    encoder can learn what the decoder lacks (small shapes) while a diffusion model trained on the init's latents
+    still reads the new ones. `decoder_channels` / `decoder_blocks` give the decoder its own widths (per level, encoder order) and depth; from
     an `init` with a smaller decoder, it is grown first with the same function (`grow_decoder`)."""
     if preset not in PRESETS:
         raise ValueError(f"unknown preset {preset!r}: choose from {', '.join(PRESETS)}")
     if objects < 0 or (objects > 0 and data != "world"):
         raise ValueError(f"objects={objects:g}: object weighting is 0 or more, and needs the world data (its masks)")
+    if anchor < 0 or (anchor > 0 and (init is None or decoder_only)):
+        raise ValueError(
+            f"anchor={anchor:g}: an anchored encoder needs --init and a trained encoder (not decoder-only)"
+        )
     if decoder_only and init is None:
         raise ValueError("decoder-only training needs --init: the trained VAE whose encoder (latent space) to keep")
     run = Path(out)
@@ -148,6 +163,7 @@ def train_vae(
     if decoder_only:
         model.encoder.requires_grad_(False)
     ema = copy.deepcopy(model).eval().requires_grad_(False)
+    reference = copy.deepcopy(model).eval().requires_grad_(False) if anchor > 0 else None  # the init, frozen
     trainable = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(trainable, lr=lr, weight_decay=0.01, betas=(0.9, 0.99))
     start = 0
@@ -167,6 +183,7 @@ def train_vae(
                 "chroma": chroma,
                 "edge": edge,
                 "objects": objects,
+                "anchor": anchor,
                 "init": str(init) if init is not None else None,
                 "decoder_only": decoder_only,
             }
@@ -186,7 +203,11 @@ def train_vae(
         for g in opt.param_groups:
             g["lr"] = lr_at(step, lr, warmup, steps)
         with autocast:
-            loss, parts = vae_loss(model, x, kl_weight, chroma, edge, objects, object_map)
+            ref = None
+            if reference is not None:
+                with torch.no_grad():
+                    ref = reference.encode_moments(x)[0]
+            loss, parts = vae_loss(model, x, kl_weight, chroma, edge, objects, object_map, anchor, ref)
         if not math.isfinite(loss.item()):
             bar(None, "")
             raise FloatingPointError(
