@@ -69,7 +69,7 @@ def train_vae_cmd(
         float,
         typer.Option(
             "--anchor-weight",
-            help="With --init (encoder trained): keep latents near the init's by this weight x MSE (a DiT still reads them).",
+            help="With --init, encoder trained: weight of an MSE keeping latents near the init's (a DiT reads them).",
         ),
     ] = 0.0,
     bf16: Annotated[bool, typer.Option("--bf16", help="bf16 autocast on CPU too (always on a GPU).")] = False,

@@ -121,8 +121,9 @@ def train_vae(
     on, while the decoder keeps learning to reconstruct (how the shipped decoder was improved after the DiT).
     `anchor` (with `init`, encoder trained) keeps the encoder's latent means near the init's by a weighted MSE: the
     encoder can learn what the decoder lacks (small shapes) while a diffusion model trained on the init's latents
-    still reads the new ones. `decoder_channels` / `decoder_blocks` give the decoder its own widths (per level, encoder order) and depth; from
-    an `init` with a smaller decoder, it is grown first with the same function (`grow_decoder`)."""
+    still reads the new ones. `decoder_channels` / `decoder_blocks` give the decoder its own widths (per level,
+    encoder order) and depth; from an `init` with a smaller decoder, it is grown first with the same function
+    (`grow_decoder`)."""
     if preset not in PRESETS:
         raise ValueError(f"unknown preset {preset!r}: choose from {', '.join(PRESETS)}")
     if objects < 0 or (objects > 0 and data != "world"):
