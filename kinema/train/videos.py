@@ -64,14 +64,15 @@ class WorldBatches:
             r = np.random.default_rng([self.seed, step, i])
             scene = sample_scene(r, int(r.integers(1, 5)), w, h, seconds=float(r.choice([2.0, 3.0, 4.0])), fps=self.fps)
             frames, covers = render(scene, masks=True) if masks else (render(scene), [])
-            m = small_object_map(covers) if covers else np.zeros(frames.shape[:3], np.float32)
             s = int(r.integers(0, max(1, len(frames) - t + 1)))
+            window = (slice(s, s + t), slice(None), slice(None))
             if self.crop:
                 y0, x0 = int(r.integers(0, h - self.crop + 1)), int(r.integers(0, w - self.crop + 1))
-                frames = frames[:, y0 : y0 + self.crop, x0 : x0 + self.crop]
-                m = m[:, y0 : y0 + self.crop, x0 : x0 + self.crop]
-            clips.append(to_tensor(frames[s : s + t]))
-            maps.append(torch.from_numpy(m[s : s + t])[None])
+                window = (window[0], slice(y0, y0 + self.crop), slice(x0, x0 + self.crop))
+            clips.append(to_tensor(frames[window]))
+            if masks:
+                m = small_object_map(covers) if covers else np.zeros(frames.shape[:3], np.float32)
+                maps.append(torch.from_numpy(m[window])[None])
         return (torch.stack(clips), torch.stack(maps)) if masks else torch.stack(clips)
 
 
