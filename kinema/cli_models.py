@@ -80,6 +80,13 @@ def train_vae_cmd(
         bool,
         typer.Option("--decoder-only", help="Freeze the encoder (keeps the latent space a DiT was trained on)."),
     ] = False,
+    encoder_only: Annotated[
+        bool,
+        typer.Option(
+            "--encoder-only",
+            help="Freeze the decoder (latents a DiT makes decode as before); the encoder learns what it loses.",
+        ),
+    ] = False,
     decoder_channels: Annotated[
         str | None,
         typer.Option(
@@ -137,6 +144,7 @@ def train_vae_cmd(
             bf16=bf16,
             init=init,
             decoder_only=decoder_only,
+            encoder_only=encoder_only,
             decoder_channels=dec_ch,
             decoder_blocks=decoder_blocks,
         )

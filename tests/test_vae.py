@@ -165,6 +165,20 @@ def test_decoder_only_keeps_the_encoder_and_the_calibration(tmp_path):
         train_vae(out=tmp_path / "d", steps=1, init=tmp_path / "cal", **other)
 
 
+def test_encoder_only_keeps_the_decoder(tmp_path):
+    kw = dict(preset="tiny", data="world", batch=1, every=2, progress=False, config=TINY, warmup=1)
+    train_vae(out=tmp_path / "a", steps=2, **kw)
+    train_vae(out=tmp_path / "b", steps=3, init=tmp_path / "a", encoder_only=True, lr=1e-2, objects=4.0, **kw)
+    before = VideoVAE.from_pretrained(tmp_path / "a" / "final").state_dict()
+    after = VideoVAE.from_pretrained(tmp_path / "b" / "final").state_dict()
+    assert all(torch.equal(before[k], after[k]) for k in before if k.startswith("decoder."))
+    assert any(not torch.equal(before[k], after[k]) for k in before if k.startswith("encoder."))
+    for bad in (dict(), dict(init=tmp_path / "a", decoder_only=True), dict(init=tmp_path / "a", decoder_blocks=3)):
+        with pytest.raises(ValueError, match="encoder-only training needs --init"):
+            train_vae(out=tmp_path / "c", steps=1, encoder_only=True, **bad, **kw)
+    assert not (tmp_path / "c").exists()
+
+
 def test_training_stops_on_nan_and_keeps_the_last_good_checkpoint(tmp_path, monkeypatch):
     real = train_mod.vae_loss
     calls = {"n": 0}

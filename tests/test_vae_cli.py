@@ -74,6 +74,8 @@ def test_bad_input_exits_2(tmp_path):
         ["train", "vae", "--out", str(tmp_path / "r"), "--object-weight", "2", "--data", str(tmp_path / "m.csv")],
         ["train", "vae", "--out", str(tmp_path / "r"), "--anchor-weight", "1"],
         ["train", "vae", "--out", str(tmp_path / "r"), "--anchor-weight", "1", "--init", "x", "--decoder-only"],
+        ["train", "vae", "--out", str(tmp_path / "r"), "--encoder-only"],
+        ["train", "vae", "--out", str(tmp_path / "r"), "--encoder-only", "--init", "x", "--decoder-only"],
         ["vae", "roundtrip", str(tmp_path / "none.mp4"), "-o", str(tmp_path / "o.mp4")],
     ]
     for args in cases:

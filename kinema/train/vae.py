@@ -111,6 +111,7 @@ def train_vae(
     bf16: bool = False,
     init: str | Path | None = None,
     decoder_only: bool = False,
+    encoder_only: bool = False,
     decoder_channels: tuple[int, ...] | list[int] | None = None,
     decoder_blocks: int | None = None,
 ) -> Path:
@@ -121,7 +122,9 @@ def train_vae(
     on, while the decoder keeps learning to reconstruct (how the shipped decoder was improved after the DiT).
     `anchor` (with `init`, encoder trained) keeps the encoder's latent means near the init's by a weighted MSE: the
     encoder can learn what the decoder lacks (small shapes) while a diffusion model trained on the init's latents
-    still reads the new ones. `decoder_channels` / `decoder_blocks` give the decoder its own widths (per level,
+    still reads the new ones. `encoder_only` freezes the decoder instead: latents a diffusion model makes decode
+    exactly as before, and the encoder learns to give the latents that decoder turns into the input (small shapes
+    the init's encoder loses). `decoder_channels` / `decoder_blocks` give the decoder its own widths (per level,
     encoder order) and depth; from an `init` with a smaller decoder, it is grown first with the same function
     (`grow_decoder`)."""
     if preset not in PRESETS:
@@ -134,6 +137,11 @@ def train_vae(
         )
     if decoder_only and init is None:
         raise ValueError("decoder-only training needs --init: the trained VAE whose encoder (latent space) to keep")
+    if encoder_only and (init is None or decoder_only or decoder_channels is not None or decoder_blocks is not None):
+        raise ValueError(
+            "encoder-only training needs --init (the trained VAE whose decoder to keep), and no decoder-only, "
+            "--decoder-channels or --decoder-blocks"
+        )
     run = Path(out)
     if run.exists() and any(run.iterdir()) and not resume:
         raise ValueError(f"run folder '{run}' is not empty: pass --resume to continue it, or choose another --out")
@@ -163,6 +171,8 @@ def train_vae(
     model = model.to(dev).train()
     if decoder_only:
         model.encoder.requires_grad_(False)
+    if encoder_only:
+        model.decoder.requires_grad_(False)
     ema = copy.deepcopy(model).eval().requires_grad_(False)
     reference = copy.deepcopy(model).eval().requires_grad_(False) if anchor > 0 else None  # the init, frozen
     trainable = [p for p in model.parameters() if p.requires_grad]
@@ -187,6 +197,7 @@ def train_vae(
                 "anchor": anchor,
                 "init": str(init) if init is not None else None,
                 "decoder_only": decoder_only,
+                "encoder_only": encoder_only,
             }
         )
     )
