@@ -18,6 +18,14 @@ vae_app = typer.Typer(help="Use the video VAE.", no_args_is_help=True)
 
 Checkpoint = Annotated[str, typer.Option("--checkpoint", help="A model folder, or 'default' (shipped).")]
 AsJson = Annotated[bool, typer.Option("--json", help="Print one JSON object instead of a table.")]
+Refine = Annotated[
+    int | None,
+    typer.Option(
+        "--refine",
+        help="Latent refinement steps after the encoder (analysis by synthesis; 0 = one pass) [default: 10].",
+        show_default=False,
+    ),
+]
 
 
 def fail(message: str) -> NoReturn:
@@ -159,16 +167,20 @@ def eval_vae_cmd(
     n: Annotated[int, typer.Option("--n", help="Clips.")] = 32,
     seed: Annotated[int, typer.Option("--seed")] = 0,
     data: Annotated[str, typer.Option("--data", help="'world' (held-out scenes) or a manifest CSV.")] = "world",
+    refine: Refine = None,
     as_json: AsJson = False,
 ) -> None:
     """PSNR, SSIM, judge pass rate, compression, speed and memory of a VAE."""
-    from kinema.eval.vae import eval_vae
+    from kinema.eval.vae import REFINE, eval_vae
 
+    refine = REFINE if refine is None else refine
     if n < 1:
         fail(f"--n {n}: must be at least 1")
+    if refine < 0:
+        fail(f"--refine {refine}: must be 0 or more")
     _check_data(data)
     try:
-        r = eval_vae(checkpoint, n=n, seed=seed, data=data, progress=not as_json)
+        r = eval_vae(checkpoint, n=n, seed=seed, data=data, progress=not as_json, refine=refine)
     except (ValueError, OSError, VideoError) as e:
         fail(str(e))
     report(r, as_json, f"VAE {checkpoint} on {data}")
@@ -180,16 +192,20 @@ def roundtrip_cmd(
     output: Annotated[Path, typer.Option("-o", "--output", help="Where to write the reconstruction.")],
     checkpoint: Checkpoint = "default",
     chunk: Annotated[int, typer.Option("--chunk", help="Frames per chunk (constant memory).")] = 16,
+    refine: Refine = None,
 ) -> None:
     """Encode and decode a video to see what the VAE keeps; prints PSNR and writes a side-by-side contact sheet."""
     from kinema.eval.metrics import psnr
-    from kinema.eval.vae import load_vae, roundtrip
+    from kinema.eval.vae import REFINE, load_vae, roundtrip
     from kinema.io import read_video, write_contact_sheet_rows, write_video
 
+    refine = REFINE if refine is None else refine
+    if refine < 0:
+        fail(f"--refine {refine}: must be 0 or more")
     try:
         frames, fps = read_video(video)
         vae = load_vae(checkpoint)
-        rec, z = roundtrip(vae, frames, chunk=chunk)
+        rec, z = roundtrip(vae, frames, chunk=chunk, refine=refine)
         write_video(output, rec, fps)
         write_contact_sheet_rows(output.with_suffix(".png"), [frames, rec])
     except (VideoError, ValueError) as e:

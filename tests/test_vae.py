@@ -431,3 +431,23 @@ def test_a_grown_decoder_stays_grown_when_training_goes_on(tmp_path):
     train_vae(out=tmp_path / "b", steps=2, init=tmp_path / "a" / "final", **kw)  # no decoder flags: the init's shape
     goes_on = VideoVAE.from_pretrained(tmp_path / "b" / "final").config
     assert (goes_on.decoder_channels, goes_on.decoder_blocks) == ((12, 16, 24), 3)
+
+
+@torch.no_grad()
+def test_refined_latents_decode_closer_to_the_input_and_leave_the_model_alone(vae):
+    x = vae.decode(torch.randn(1, 4, 4, 4, 4, generator=torch.Generator().manual_seed(3)))  # a reachable target
+    before = {k: v.clone() for k, v in vae.state_dict().items()}
+    z = vae.encode(x)
+    err = lambda z, chunk=None: (vae.decode(z, chunk=chunk) - x).abs().mean().item()  # noqa: E731
+    assert torch.equal(vae.encode(x, refine=0), z)
+    whole = vae.encode(x, refine=20)
+    assert whole.shape == z.shape and err(whole) < 0.7 * err(z)
+    # chunked: windows in decode_chunks order through the cache; the chunked decode is what they were fitted to
+    windows = vae.refine_latents(x, z, 20, chunk=1)
+    assert windows.shape == z.shape and err(windows, chunk=1) < 0.7 * err(z, chunk=1)
+    assert torch.equal(vae.encode(x, chunk=4, refine=3), vae.refine_latents(x, vae.encode(x, chunk=4), 3, chunk=8))
+    assert all(torch.equal(before[k], v) for k, v in vae.state_dict().items())
+    assert all(p.grad is None for p in vae.parameters())
+    for bad in (dict(steps=-1), dict(steps=2, lr=0.0), dict(steps=2, chunk=0)):
+        with pytest.raises(ValueError, match="must be"):
+            vae.refine_latents(x, z, **bad)

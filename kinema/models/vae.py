@@ -301,12 +301,57 @@ class VideoVAE(FolderModel, nn.Module):
         mean, logvar = self.encoder(x, cache).chunk(2, dim=1)
         return mean, logvar.clamp(-30.0, 20.0)
 
-    def encode(self, x: Tensor, chunk: int | None = None) -> Tensor:
-        """Posterior means; with `chunk` (frames, a multiple of the temporal stride) in constant memory."""
+    def encode(self, x: Tensor, chunk: int | None = None, refine: int = 0, refine_lr: float = 0.05) -> Tensor:
+        """Posterior means; with `chunk` (frames, a multiple of the temporal stride) in constant memory. With
+        `refine`, that many steps of `refine_latents` follow (analysis by synthesis); chunked, in windows of at least
+        8 latent frames (a 2 s clip in two windows: 2.5x faster than 2-frame windows, the same error)."""
         self.check_frames(x)
         if chunk is None:
-            return self.encode_moments(x)[0]
-        return torch.cat(list(self.encode_chunks(x, chunk)), 2)
+            z = self.encode_moments(x)[0]
+        else:
+            z = torch.cat(list(self.encode_chunks(x, chunk)), 2)
+        if refine:
+            lat_chunk = None if chunk is None else max(8, chunk // self.config.temporal_stride)
+            z = self.refine_latents(x, z, refine, refine_lr, lat_chunk)
+        return z
+
+    def refine_latents(self, x: Tensor, z: Tensor, steps: int, lr: float = 0.05, chunk: int | None = None) -> Tensor:
+        """Analysis by synthesis: `steps` Adam steps on the latent `z` (the decoder frozen) so that its decoded
+        frames come closer to `x` (L1 + MSE). The encoder is amortised, one pass for every clip, and small shapes (a
+        cross of 8 px) fall between its features to come back as blobs; the decoder can draw them from a latent a
+        little way off (about 0.08 RMS), which a few steps find. With `chunk` (latent frames), window by window in
+        the order `decode_chunks` uses, in constant memory: each window is refined after the frames before it, which
+        the decoder's cache holds as the refined latents gave them."""
+        if steps < 0 or not lr > 0:
+            raise ValueError(f"refine steps {steps} must be 0 or more and lr {lr:g} positive")
+        if steps == 0:
+            return z
+
+        def window(xk: Tensor, zk: Tensor, cache: Cache | None) -> Tensor:
+            zk = zk.detach().clone().requires_grad_(True)
+            opt = torch.optim.Adam([zk], lr=lr)
+            with torch.enable_grad():
+                for _ in range(steps):
+                    seen = None if cache is None else Cache(dict(cache.frames))  # each try starts from the past
+                    err = self.decoder(zk, seen).float() - xk
+                    (zk.grad,) = torch.autograd.grad(err.abs().mean() + err.square().mean(), [zk])
+                    opt.step()
+            return zk.detach()
+
+        if chunk is None:
+            return window(x, z, None)
+        if chunk <= 0:
+            raise ValueError(f"chunk {chunk}: must be positive")
+        ts, cache, out, pos = self.config.temporal_stride, Cache(), [], 0
+        for a in [0, *range(1, z.shape[2], chunk)]:
+            zk = z[:, :, a : a + 1] if a == 0 else z[:, :, a : a + chunk]
+            n = 1 if a == 0 else ts * zk.shape[2]  # the frames this window decodes to
+            zk = window(x[:, :, pos : pos + n], zk, cache)
+            pos += n
+            with torch.no_grad():
+                self.decoder(zk, cache)  # move the cache past this window
+            out.append(zk)
+        return torch.cat(out, 2)
 
     def encode_chunks(self, x: Tensor, chunk: int) -> Iterator[Tensor]:
         """Latent frames chunk by chunk: frame 0 alone, then `chunk` frames at a time, through one Cache."""
