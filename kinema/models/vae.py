@@ -320,8 +320,8 @@ class VideoVAE(FolderModel, nn.Module):
         frames come closer to `x` (L1 + MSE). The encoder is amortised, one pass for every clip, and small shapes (a
         cross of 8 px) fall between its features to come back as blobs; the decoder can draw them from a latent a
         little way off (about 0.08 RMS), which a few steps find. With `chunk` (latent frames), window by window in
-        the order `decode_chunks` uses, in constant memory: each window is refined after the frames before it, which
-        the decoder's cache holds as the refined latents gave them."""
+        constant memory: each window is refined after the frames before it, which the decoder's cache holds as the
+        refined latents gave them."""
         if steps < 0 or not lr > 0:
             raise ValueError(f"refine steps {steps} must be 0 or more and lr {lr:g} positive")
         if steps == 0:
@@ -343,9 +343,9 @@ class VideoVAE(FolderModel, nn.Module):
         if chunk <= 0:
             raise ValueError(f"chunk {chunk}: must be positive")
         ts, cache, out, pos = self.config.temporal_stride, Cache(), [], 0
-        for a in [0, *range(1, z.shape[2], chunk)]:
-            zk = z[:, :, a : a + 1] if a == 0 else z[:, :, a : a + chunk]
-            n = 1 if a == 0 else ts * zk.shape[2]  # the frames this window decodes to
+        for a in range(0, z.shape[2], chunk):
+            zk = z[:, :, a : a + chunk]
+            n = ts * zk.shape[2] - (ts - 1 if a == 0 else 0)  # the frames this window decodes to
             zk = window(x[:, :, pos : pos + n], zk, cache)
             pos += n
             with torch.no_grad():
