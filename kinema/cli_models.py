@@ -161,6 +161,15 @@ def train_vae_cmd(
     typer.echo(f"trained: {run / 'final'} (log {run / 'log.jsonl'}, curve {run / 'loss_curve.png'})")
 
 
+def _refine_steps(refine: int | None) -> int:
+    """--refine: the eval's default when not given; one error line when negative."""
+    from kinema.eval.vae import REFINE
+
+    if refine is not None and refine < 0:
+        fail(f"--refine {refine}: must be 0 or more")
+    return REFINE if refine is None else refine
+
+
 @evaluate.command("vae")
 def eval_vae_cmd(
     checkpoint: Checkpoint = "default",
@@ -171,13 +180,11 @@ def eval_vae_cmd(
     as_json: AsJson = False,
 ) -> None:
     """PSNR, SSIM, judge pass rate, compression, speed and memory of a VAE."""
-    from kinema.eval.vae import REFINE, eval_vae
+    from kinema.eval.vae import eval_vae
 
-    refine = REFINE if refine is None else refine
     if n < 1:
         fail(f"--n {n}: must be at least 1")
-    if refine < 0:
-        fail(f"--refine {refine}: must be 0 or more")
+    refine = _refine_steps(refine)
     _check_data(data)
     try:
         r = eval_vae(checkpoint, n=n, seed=seed, data=data, progress=not as_json, refine=refine)
@@ -196,12 +203,10 @@ def roundtrip_cmd(
 ) -> None:
     """Encode and decode a video to see what the VAE keeps; prints PSNR and writes a side-by-side contact sheet."""
     from kinema.eval.metrics import psnr
-    from kinema.eval.vae import REFINE, load_vae, roundtrip
+    from kinema.eval.vae import load_vae, roundtrip
     from kinema.io import read_video, write_contact_sheet_rows, write_video
 
-    refine = REFINE if refine is None else refine
-    if refine < 0:
-        fail(f"--refine {refine}: must be 0 or more")
+    refine = _refine_steps(refine)
     try:
         frames, fps = read_video(video)
         vae = load_vae(checkpoint)
