@@ -188,15 +188,11 @@ def launch(nproc: int, fn, *args, **kwargs) -> None:
         raise ValueError(f"--nproc {nproc}: must be at least 1")
     if torch.cuda.is_available() and nproc > torch.cuda.device_count():
         raise ValueError(f"--nproc {nproc}: only {torch.cuda.device_count()} GPUs are visible")
-    # CPU workers are forked (they start at once, with the parent's imports); CUDA needs fresh processes.
-    method = "spawn" if torch.cuda.is_available() else "fork"
-    if method == "fork":  # import the parallel machinery once, here, rather than in every worker
-        from torch.distributed.checkpoint import state_dict  # noqa: F401
-        from torch.distributed.fsdp import fully_shard  # noqa: F401
-        from torch.nn.parallel import DistributedDataParallel  # noqa: F401
+    # Fresh processes, on a CPU too: a forked worker of a parent that has run an OpenMP parallel region hangs in
+    # libgomp's stale thread pool (seen with OMP_NUM_THREADS=2: the 2-process test never finished).
     try:
         mp.start_processes(
-            _worker, args=(nproc, _free_port(), fn, args, kwargs), nprocs=nproc, join=True, start_method=method
+            _worker, args=(nproc, _free_port(), fn, args, kwargs), nprocs=nproc, join=True, start_method="spawn"
         )
     except mp.ProcessRaisedException as e:
         last = [line for line in str(e).splitlines() if line.strip()][-1]
