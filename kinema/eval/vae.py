@@ -15,7 +15,7 @@ from .metrics import psnr, ssim
 
 DEFAULT_VAE = Path(__file__).resolve().parent.parent / "assets" / "vae"
 # Latent refinement steps at quality encodes (eval vae, vae roundtrip): on the shipped VAE, 10 steps recover the
-# small shapes its one-pass encoder loses (judge 0.973 -> 0.993 on 32 held-out clips) at about a sixth of its speed.
+# small shapes its one-pass encoder loses (judge 0.973 -> 0.993 on 32 held-out clips) at about 1/20 of its speed.
 REFINE = 10
 EVAL_SEED_OFFSET = 1_000_003  # held-out scenes: seeds training never draws
 
