@@ -34,6 +34,14 @@ def train_dit_cmd(
             "--context-noise", help="Noise conditioning frames of half the examples to a time in [0, X] (long video)."
         ),
     ] = 0.0,
+    objects: Annotated[
+        float,
+        typer.Option(
+            "--object-weight",
+            help="Weigh the loss at latent positions of small objects by 1 + X x their object map (world data only), "
+            "so small shapes count like large ones.",
+        ),
+    ] = 0.0,
     checkpointing: Annotated[bool, typer.Option("--checkpointing", help="Activation checkpointing per block.")] = False,
     compile: Annotated[bool, typer.Option("--compile", help="torch.compile each block.")] = False,
     bf16: Annotated[bool, typer.Option("--bf16", help="bf16 autocast on CPU too (always on a GPU).")] = False,
@@ -75,7 +83,7 @@ def train_dit_cmd(
         fail(f"--data '{data}': expected 'world', an existing manifest CSV or a latent cache folder")
     kw = dict(lr=lr, warmup=warmup, every=every, seed=seed, text=text, text_dropout=text_dropout)
     kw.update(checkpointing=checkpointing, compile=compile, bf16=bf16, init=init, context_noise=context_noise)
-    kw.update(prefetch=prefetch, val_batches=val_batches)
+    kw.update(prefetch=prefetch, val_batches=val_batches, objects=objects)
     try:
         run = train_dit(preset, vae, data, out, steps, batch, resume, nproc, parallel, **kw)
     except (ValueError, FloatingPointError, VideoError) as e:

@@ -84,14 +84,23 @@ def sampling_schedule(steps: int, shift: float = 1.0) -> Tensor:
     return shift_timesteps(torch.linspace(1.0, 0.0, steps + 1), shift)
 
 
-def flow_loss(model_velocity: Tensor, x0: Tensor, noise: Tensor, mask: Tensor | None = None) -> Tensor:
+def flow_loss(
+    model_velocity: Tensor, x0: Tensor, noise: Tensor, mask: Tensor | None = None, weight: Tensor | None = None
+) -> Tensor:
     """Mean squared error to the velocity noise - x0 over the noisy frames; mask (B, T) bool marks the clean
-    conditioning frames, which are left out. All frames clean: zero."""
+    conditioning frames, which are left out. All frames clean: zero. With `weight` (B, 1, T, H, W), the mean is
+    weighted per latent position: sum(w * err) / sum(w) over the noisy frames."""
     err = (model_velocity.float() - velocity_target(x0, noise).float()).pow(2)  # (B, C, T, H, W)
+    if mask is not None and mask.shape != (x0.shape[0], x0.shape[2]):
+        raise ValueError(f"conditioning mask must be (B, T) = {(x0.shape[0], x0.shape[2])}, got {tuple(mask.shape)}")
+    if weight is not None:
+        want = (x0.shape[0], 1, *x0.shape[2:])
+        if weight.shape != want:
+            raise ValueError(f"loss weight must be (B, 1, T, H, W) = {want}, got {tuple(weight.shape)}")
+        w = weight.float() if mask is None else weight.float() * per_frame((~mask).float(), err)
+        return (err * w).sum() / (w.sum() * err.shape[1]).clamp_min(1e-12)
     if mask is None:
         return err.mean()
-    if mask.shape != (x0.shape[0], x0.shape[2]):
-        raise ValueError(f"conditioning mask must be (B, T) = {(x0.shape[0], x0.shape[2])}, got {tuple(mask.shape)}")
     noisy = per_frame((~mask).float(), err)  # (B, 1, T, 1, 1)
     per_frame_values = err.shape[1] * err.shape[3] * err.shape[4]
     return (err * noisy).sum() / (noisy.sum() * per_frame_values).clamp_min(1)

@@ -124,3 +124,24 @@ def test_loss_ignores_conditioning_frames():
     wrong[0, :, 2] += 1.0  # an error of 1 on one of the 5 noisy frames
     assert flow.flow_loss(wrong, x0, noise, clean).item() == pytest.approx(1 / 5)
     assert flow.flow_loss(wrong, x0, noise, torch.ones(2, 4, dtype=torch.bool)) == 0
+
+
+def test_weighted_loss_is_the_weighted_mean_over_noisy_frames():
+    x0, noise = latents(t=4)
+    v = flow.velocity_target(x0, noise)
+    clean = torch.tensor([[True, False, False, False], [False, False, False, False]])
+    ones = torch.ones(x0.shape[0], 1, *x0.shape[2:])
+    wrong = v + torch.randn(v.shape, generator=torch.Generator().manual_seed(1))
+    # weights of one: the plain loss, with and without a conditioning mask
+    assert flow.flow_loss(wrong, x0, noise, clean, ones).item() == pytest.approx(
+        flow.flow_loss(wrong, x0, noise, clean).item()
+    )
+    assert flow.flow_loss(wrong, x0, noise, None, ones).item() == pytest.approx(flow.flow_loss(wrong, x0, noise).item())
+    # all the weight on one position of a noisy frame: that position's mean error over channels
+    w = torch.zeros_like(ones)
+    w[1, 0, 2, 1, 3] = 5.0
+    w[0, 0, 0] = 7.0  # a clean frame's weight does not count
+    want = (wrong - v)[1, :, 2, 1, 3].pow(2).mean().item()
+    assert flow.flow_loss(wrong, x0, noise, clean, w).item() == pytest.approx(want)
+    with pytest.raises(ValueError, match="loss weight must be"):
+        flow.flow_loss(wrong, x0, noise, clean, ones[:, :, :2])

@@ -267,6 +267,7 @@ def test_cli_bad_input_is_one_error_line(tmp_path, vae_dir):
         (["--vae", vae_dir, "--steps", "1"], "latent channels"),  # the tiny preset takes 6 channels, this VAE 4
         (["--vae", vae_dir, "--batch", "3", "--nproc", "2"], "divisible"),
         (["--val-batches", "-1"], "--val-batches"),
+        (["--vae", vae_dir, "--object-weight", "-1"], "--object-weight"),
     ]
     for args, message in cases:
         r = runner.invoke(app, ["train", "dit", "--out", str(tmp_path / "run"), *args])
@@ -304,3 +305,29 @@ def test_init_warm_starts_from_a_dit_folder(baseline, vae_dir, tmp_path):
     with pytest.raises(ValueError, match="another DiT shape"):
         other = dict(KW, config=DiTConfig(latent_channels=4, hidden=64, depth=2, heads=2, text_dim=16))
         train_dit("tiny", vae_dir, "world", tmp_path / "x", steps=1, batch=4, init=str(final), **other)
+
+
+def test_latent_weights_pool_object_maps_onto_the_causal_latent_grid():
+    m = torch.zeros(1, 1, 9, 8, 8)  # 9 frames -> latent frames {0}, {1..4}, {5..8}; 8 px -> 2 latent px
+    m[0, 0, 0, :4, :4] = 1.0  # frame 0, top-left quarter
+    m[0, 0, 5:7, 4:, 4:] = 2.0  # half of latent frame 2's frames, bottom-right quarter
+    w = dit_mod.latent_weights(m, (3, 2, 2), 3.0)
+    want = torch.ones(1, 1, 3, 2, 2)
+    want[0, 0, 0, 0, 0] = 1 + 3.0
+    want[0, 0, 2, 1, 1] = 1 + 3.0 * 1.0
+    assert torch.allclose(w, want)
+
+
+def test_object_weighted_training_renders_maps_and_trains(baseline, vae_dir, tmp_path):
+    plain, weighted = make_source("world", 3, BUCKETS), make_source("world", 3, BUCKETS)
+    weighted.objects = True
+    a, b = plain(5, 4, range(4)), weighted(5, 4, range(4))
+    assert a.objects is None and torch.equal(a.frames, b.frames) and a.captions == b.captions
+    assert b.objects.shape == (4, 1, *b.frames.shape[2:]) and b.objects.max() >= 1  # every scene has an object
+    train_dit("tiny", vae_dir, "world", tmp_path / "o", steps=2, batch=4, objects=4.0, **KW)
+    assert json.loads((tmp_path / "o" / "config.json").read_text())["objects"] == 4.0
+    got, plain_run = losses(tmp_path / "o"), losses(baseline)[:2]  # same seed, data and start: only the weights differ
+    assert all(np.isfinite(got)) and got[0] != pytest.approx(plain_run[0], rel=1e-3)
+    with pytest.raises(ValueError, match="--object-weight"):
+        train_dit("tiny", vae_dir, str(tmp_path / "m.csv"), tmp_path / "p", steps=1, batch=4, objects=1.0, **KW)
+    assert not (tmp_path / "p").exists()

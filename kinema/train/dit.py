@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .. import flow
@@ -64,12 +65,21 @@ def context_levels(gens, context_noise: float) -> Tensor:
 
 
 def flow_matching_loss(
-    model: nn.Module, x0: Tensor, text: Tensor, mask: Tensor, gens, cond_p: float, tokens: int, context_noise=0.0
+    model: nn.Module,
+    x0: Tensor,
+    text: Tensor,
+    mask: Tensor,
+    gens,
+    cond_p: float,
+    tokens: int,
+    context_noise=0.0,
+    weight: Tensor | None = None,
 ):
     """The rectified-flow loss of a batch of latents x0 (B, C, T, H, W) of `tokens` tokens each, one generator
     per example. With context_noise > 0 the conditioning frames are themselves noised to a small time (told to the
     model through their per-frame t), so that at inference a window conditioned on frames the model made itself,
-    artefacts and all, is not out of distribution (noise augmentation of the condition, as in SVD and CogVideoX)."""
+    artefacts and all, is not out of distribution (noise augmentation of the condition, as in SVD and CogVideoX).
+    `weight` (B, 1, T, H, W) weighs latent positions (`latent_weights`)."""
     b, _, frames = x0.shape[:3]
     t = flow.shift_timesteps(torch.cat([flow.sample_timesteps(1, g) for g in gens]), flow.token_shift(tokens))
     clean = torch.stack([flow.task_frames(draw_task(g, frames, cond_p), frames, g) for g in gens])
@@ -79,8 +89,33 @@ def flow_matching_loss(
     clean = clean.to(x0.device)
     # Mean per example, then over examples: the same number whichever process holds which examples.
     return torch.stack(
-        [flow.flow_loss(v[i : i + 1], x0[i : i + 1], noise[i : i + 1], clean[i : i + 1]) for i in range(b)]
+        [
+            flow.flow_loss(
+                v[i : i + 1],
+                x0[i : i + 1],
+                noise[i : i + 1],
+                clean[i : i + 1],
+                None if weight is None else weight[i : i + 1],
+            )
+            for i in range(b)
+        ]
     ).mean()
+
+
+def latent_weights(objects_map: Tensor, latent: tuple[int, int, int], objects: float) -> Tensor:
+    """Loss weights (B, 1, t, h, w) on a causal VAE's latent grid from the frames' small-object maps (B, 1, T, H, W):
+    1 + objects * the map's mean over each latent's pixels (latent frame 0 is frame 0; latent frame k > 0 holds the
+    frames of its temporal stride). A small cross then weighs like a large square, where a plain mean lets its few
+    latent positions blur into a blob."""
+    t, h, w = latent
+    m = objects_map.float()
+    first, rest = m[:, :, :1], m[:, :, 1:]
+    if t > 1:
+        rest = rest.unflatten(2, (t - 1, -1)).mean(3)  # (B, 1, t - 1, H, W)
+        m = torch.cat([first, rest], 2)
+    else:
+        m = first
+    return 1 + objects * F.adaptive_avg_pool3d(m, (t, h, w))
 
 
 _loss_fn = flow_matching_loss  # the loss validation measures, whatever a test patches in for training
@@ -142,9 +177,9 @@ def with_null(text: Tensor, mask: Tensor, drop: list[bool], null: Tensor) -> tup
     return pad_states(rows)
 
 
-def _load(ex: Examples, vae, encoder: TextEncoder, dev) -> tuple[Tensor, Tensor, Tensor, int]:
-    """Latents x0 and the captions' prompt states and mask for a batch of examples (before text dropout); also how
-    many prompts were cut to the encoder's limit."""
+def _load(ex: Examples, vae, encoder: TextEncoder, dev, objects: float = 0.0) -> tuple:
+    """Latents x0 and the captions' prompt states and mask for a batch of examples (before text dropout); how many
+    prompts were cut to the encoder's limit; and with `objects` > 0 the loss weights (`latent_weights`), else None."""
     with torch.no_grad():
         if ex.latents is None:
             x0 = (vae.encode(ex.frames.to(dev)) - vae.config.shift) * vae.config.scale
@@ -154,16 +189,21 @@ def _load(ex: Examples, vae, encoder: TextEncoder, dev) -> tuple[Tensor, Tensor,
             text, mask, cut = encode_prompts(encoder, ex.captions, dev)
         else:
             text, mask, cut = ex.text.to(dev).float(), ex.mask.to(dev).bool(), 0
-    return x0, text, mask, cut
+        weight = None
+        if objects > 0:
+            if ex.objects is None:
+                raise ValueError("object weighting needs the clips' object maps (world data)")
+            weight = latent_weights(ex.objects.to(dev), tuple(x0.shape[2:]), objects)
+    return x0, text, mask, cut, weight
 
 
-def _prepare(loaded, null: Tensor, gens, text_dropout: float) -> tuple[Tensor, Tensor, Tensor, int]:
+def _prepare(loaded, null: Tensor, gens, text_dropout: float) -> tuple:
     """A loaded batch (`_load`) with text dropout drawn per example: dropped prompts become the null prompt."""
-    x0, text, mask, cut = loaded
+    x0, text, mask, cut, weight = loaded
     drop = [bool(torch.rand((), generator=g) < text_dropout) for g in gens]
     if any(drop):
         text, mask = with_null(text, mask, drop, null.to(text))
-    return x0, text, mask, cut
+    return x0, text, mask, cut, weight
 
 
 class Prefetch:
@@ -264,6 +304,7 @@ def _train(
     text_dropout: float = 0.1,
     cond_p: float = 0.5,
     context_noise: float = 0.0,
+    objects: float = 0.0,
     grad_clip: float = 1.0,
     checkpointing: bool = False,
     compile: bool = False,
@@ -284,6 +325,8 @@ def _train(
     try:
         if run.exists() and any(run.iterdir()) and not resume:
             raise ValueError(f"run folder '{run}' is not empty: pass --resume to continue it, or choose another --out")
+        if objects < 0 or (objects > 0 and data != "world"):
+            raise ValueError(f"--object-weight {objects:g}: must be 0 or more, and needs --data world (its masks)")
         cfg = config or dit_preset(preset)
         if resume and (run / "config.json").is_file():
             prev = json.loads((run / "config.json").read_text())
@@ -304,6 +347,8 @@ def _train(
         if encoder.dim != cfg.text_dim:
             raise ValueError(f"text encoder {text!r} gives {encoder.dim}-wide states; the DiT takes {cfg.text_dim}")
         source = make_source(data, seed, buckets)
+        if objects > 0:
+            source.objects = True  # the world renders its clips' object maps too
         if hasattr(source, "buckets"):
             vc = vae_model.config
             check_buckets(source.buckets, vc.spatial_stride, vc.temporal_stride, cfg.patch)
@@ -331,7 +376,7 @@ def _train(
             run.mkdir(parents=True, exist_ok=True)
             settings = dict(preset=preset, dit=dataclasses.asdict(cfg), vae=vae, data=data, steps=steps, batch=batch)
             settings.update(seed=seed, text=text, text_dropout=text_dropout, cond_p=cond_p, lr=lr, warmup=warmup)
-            settings.update(nproc=d.world, parallel=parallel, init=init, context_noise=context_noise)
+            settings.update(nproc=d.world, parallel=parallel, init=init, context_noise=context_noise, objects=objects)
             atomic_write_text(run / "config.json", json.dumps(settings, indent=1))
             truncate_log(run, start)  # a killed run logged past its checkpoint
         d.barrier()
@@ -348,16 +393,16 @@ def _train(
         # compares checkpoints where the training loss is mostly the noise of its random times.
         loads = range(val_batches if d.main else 0)  # only the main process validates
         val = [_load(source(VAL_STEP + k, batch, range(batch)), vae_model, encoder, dev) for k in loads]
-        batches = Prefetch(lambda s: _load(source(s, batch, mine), vae_model, encoder, dev), steps, prefetch)
+        batches = Prefetch(lambda s: _load(source(s, batch, mine), vae_model, encoder, dev, objects), steps, prefetch)
         for step in range(start, steps):
             t0 = time.perf_counter()
             gens = [example_generator(seed, step, i) for i in mine]
-            x0, txt, tmask, cut = _prepare(batches(step), null, gens, text_dropout)
+            x0, txt, tmask, cut, weight = _prepare(batches(step), null, gens, text_dropout)
             for g in opt.param_groups:
                 g["lr"] = lr_at(step, lr, warmup, steps)
             seq = tokens_of(x0, cfg.patch)
             with autocast:
-                loss = flow_matching_loss(model, x0, txt, tmask, gens, cond_p, seq, context_noise)
+                loss = flow_matching_loss(model, x0, txt, tmask, gens, cond_p, seq, context_noise, weight)
             value = d.mean(loss.item())
             if not math.isfinite(value):
                 bar.stop()
@@ -429,7 +474,7 @@ def validation_loss(model: DiT, val: list, seed: int, cond_p: float, autocast) -
     Each example's times, noise, task mask and conditioning draw come from its own held-out generator, so the number
     changes only when the weights do. Prompts are kept (no text dropout), conditions are not noised."""
     total = 0.0
-    for k, (x0, text, mask, _) in enumerate(val):
+    for k, (x0, text, mask, *_) in enumerate(val):
         gens = [example_generator(seed, VAL_STEP + k, i) for i in range(x0.shape[0])]
         with autocast:
             total += _loss_fn(model, x0, text, mask, gens, cond_p, tokens_of(x0, model.config.patch)).item()
@@ -441,7 +486,7 @@ def _samples(run, model: DiT, vae, encoder, source, seed: int, step: int, dev, s
     """run/samples/step_N.png: two held-out clips, each over the EMA `model`'s sample for its prompt (the second
     given its first frame, image-to-video), and step_N.txt with the prompts."""
     ex = source(HELD_OUT_STEP, 2, range(2))
-    x0, text, mask, _ = _load(ex, vae, encoder, dev)
+    x0, text, mask, *_ = _load(ex, vae, encoder, dev)
     noise = torch.randn(x0.shape, generator=torch.Generator().manual_seed(seed)).to(x0)
     clean = torch.zeros(2, x0.shape[2], dtype=torch.bool, device=dev)
     if x0.shape[2] > 1:

@@ -20,7 +20,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from ..io import read_video
-from .videos import WORLD_BUCKETS, to_tensor
+from .videos import WORLD_BUCKETS, small_object_map, to_tensor
 
 # (width, height, frames, weight) for real footage on a GPU: square, landscape and portrait.
 MANIFEST_BUCKETS = ((256, 256, 17, 1.0), (320, 192, 17, 1.0), (192, 320, 17, 1.0))
@@ -31,13 +31,15 @@ VAL_STEP = 2 * 10**9 + 11  # the first of the steps whose examples give the vali
 @dataclass
 class Examples:
     """Frames (B, 3, T, H, W) in [-1, 1] to encode, or latents (B, C, t, h, w) already scaled for the DiT; their
-    captions; and, from a latent cache, the prompt states (B, L, D) with their mask (B, L)."""
+    captions; from a latent cache, the prompt states (B, L, D) with their mask (B, L); from the world with
+    `objects`, the frames' small-object maps (B, 1, T, H, W) (`small_object_map`)."""
 
     captions: list[str]
     frames: Tensor | None = None
     latents: Tensor | None = None
     text: Tensor | None = None
     mask: Tensor | None = None
+    objects: Tensor | None = None
 
 
 def _pick_bucket(rng: np.random.Generator, buckets) -> int:
@@ -62,10 +64,12 @@ def check_buckets(buckets, stride: int, temporal: int, patch: tuple[int, int, in
 
 class WorldClips:
     """World scenes with their dense captions, or (for a fraction `short_p`) their short prompts, so that both the
-    recaption style and the way users type work."""
+    recaption style and the way users type work. With `objects`, each clip also carries its small-object map (the
+    renderer knows which pixel shows which object), for a loss that weighs small shapes up."""
 
     def __init__(self, seed: int = 0, buckets=WORLD_BUCKETS, fps: float = 12.0, short_p: float = 0.3):
         self.seed, self.buckets, self.fps, self.short_p = seed, buckets, fps, short_p
+        self.objects = False
 
     def __call__(self, step: int, batch: int, indices: range) -> Examples:
         from ..world.caption import dense_caption, short_prompt
@@ -73,17 +77,20 @@ class WorldClips:
         from ..world.sample import sample_scene
 
         w, h, t, _ = self.buckets[_pick_bucket(np.random.default_rng([self.seed, step]), self.buckets)]
-        clips, captions = [], []
+        clips, captions, maps = [], [], []
         for i in indices:
             r = np.random.default_rng([self.seed, step, i])
             # A clip is a whole scene, so its caption describes exactly what the clip shows (an image: a still of one)
             seconds = t / self.fps if t > 1 else float(r.choice([2.0, 3.0, 4.0]))
             scene = sample_scene(r, int(r.integers(1, 5)), w, h, seconds=seconds, fps=self.fps)
-            frames = render(scene)
+            frames, covers = render(scene, masks=True) if self.objects else (render(scene), [])
             s = int(r.integers(0, max(1, len(frames) - t + 1)))
             clips.append(to_tensor(frames[s : s + t]))
             captions.append(short_prompt(scene) if r.random() < self.short_p else dense_caption(scene))
-        return Examples(captions, frames=torch.stack(clips))
+            if self.objects:
+                m = small_object_map(covers) if covers else np.zeros(frames.shape[:3], np.float32)
+                maps.append(torch.from_numpy(m[s : s + t])[None])
+        return Examples(captions, frames=torch.stack(clips), objects=torch.stack(maps) if maps else None)
 
 
 class ManifestClips:
