@@ -319,8 +319,7 @@ def test_latent_weights_pool_object_maps_onto_the_causal_latent_grid():
 
 
 def test_object_weighted_training_renders_maps_and_trains(baseline, vae_dir, tmp_path):
-    plain, weighted = make_source("world", 3, BUCKETS), make_source("world", 3, BUCKETS)
-    weighted.objects = True
+    plain, weighted = make_source("world", 3, BUCKETS), make_source("world", 3, BUCKETS, objects=True)
     a, b = plain(5, 4, range(4)), weighted(5, 4, range(4))
     assert a.objects is None and torch.equal(a.frames, b.frames) and a.captions == b.captions
     assert b.objects.shape == (4, 1, *b.frames.shape[2:]) and b.objects.max() >= 1  # every scene has an object

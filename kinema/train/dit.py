@@ -109,12 +109,8 @@ def latent_weights(objects_map: Tensor, latent: tuple[int, int, int], objects: f
     latent positions blur into a blob."""
     t, h, w = latent
     m = objects_map.float()
-    first, rest = m[:, :, :1], m[:, :, 1:]
-    if t > 1:
-        rest = rest.unflatten(2, (t - 1, -1)).mean(3)  # (B, 1, t - 1, H, W)
-        m = torch.cat([first, rest], 2)
-    else:
-        m = first
+    if t > 1:  # frame 0, then the mean of each later latent frame's frames: (B, 1, t, H, W)
+        m = torch.cat([m[:, :, :1], m[:, :, 1:].unflatten(2, (t - 1, -1)).mean(3)], 2)
     return 1 + objects * F.adaptive_avg_pool3d(m, (t, h, w))
 
 
@@ -189,11 +185,7 @@ def _load(ex: Examples, vae, encoder: TextEncoder, dev, objects: float = 0.0) ->
             text, mask, cut = encode_prompts(encoder, ex.captions, dev)
         else:
             text, mask, cut = ex.text.to(dev).float(), ex.mask.to(dev).bool(), 0
-        weight = None
-        if objects > 0:
-            if ex.objects is None:
-                raise ValueError("object weighting needs the clips' object maps (world data)")
-            weight = latent_weights(ex.objects.to(dev), tuple(x0.shape[2:]), objects)
+        weight = latent_weights(ex.objects.to(dev), tuple(x0.shape[2:]), objects) if objects > 0 else None
     return x0, text, mask, cut, weight
 
 
@@ -346,9 +338,7 @@ def _train(
         encoder = load_text_encoder(text, device=dev, dim=cfg.text_dim)
         if encoder.dim != cfg.text_dim:
             raise ValueError(f"text encoder {text!r} gives {encoder.dim}-wide states; the DiT takes {cfg.text_dim}")
-        source = make_source(data, seed, buckets)
-        if objects > 0:
-            source.objects = True  # the world renders its clips' object maps too
+        source = make_source(data, seed, buckets, objects=objects > 0)
         if hasattr(source, "buckets"):
             vc = vae_model.config
             check_buckets(source.buckets, vc.spatial_stride, vc.temporal_stride, cfg.patch)

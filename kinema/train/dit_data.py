@@ -67,9 +67,10 @@ class WorldClips:
     recaption style and the way users type work. With `objects`, each clip also carries its small-object map (the
     renderer knows which pixel shows which object), for a loss that weighs small shapes up."""
 
-    def __init__(self, seed: int = 0, buckets=WORLD_BUCKETS, fps: float = 12.0, short_p: float = 0.3):
-        self.seed, self.buckets, self.fps, self.short_p = seed, buckets, fps, short_p
-        self.objects = False
+    def __init__(
+        self, seed: int = 0, buckets=WORLD_BUCKETS, fps: float = 12.0, short_p: float = 0.3, objects: bool = False
+    ):
+        self.seed, self.buckets, self.fps, self.short_p, self.objects = seed, buckets, fps, short_p, objects
 
     def __call__(self, step: int, batch: int, indices: range) -> Examples:
         from ..world.caption import dense_caption, short_prompt
@@ -179,10 +180,11 @@ def _is_cache(path: Path) -> bool:
     return is_cache(path)
 
 
-def make_source(data: str, seed: int = 0, buckets=None):
-    """'world', a manifest CSV, or a latent cache folder -> a source (see the module docstring)."""
+def make_source(data: str, seed: int = 0, buckets=None, objects: bool = False):
+    """'world', a manifest CSV, or a latent cache folder -> a source (see the module docstring); `objects`: the
+    world's clips carry their small-object maps too."""
     if data == "world":
-        return WorldClips(seed, buckets or WORLD_BUCKETS)
+        return WorldClips(seed, buckets or WORLD_BUCKETS, objects=objects)
     p = Path(data)
     if p.is_dir() and _is_cache(p):
         return CachedSource(p, seed)
