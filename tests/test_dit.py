@@ -7,8 +7,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from kinema import flow
-from kinema.models.dit import PRESETS, DiT, DiTConfig, param_count, patchify, preset, unpatchify
-from kinema.models.layers import _NormRope, apply_rope, norm_rope, rope_3d
+from kinema.models.dit import PRESETS, DiT, DiTConfig, load_weights, param_count, patchify, preset, unpatchify
+from kinema.models.layers import _NormRope, apply_rope, frame_position, norm_rope, rope_3d
 
 TINY = DiTConfig(latent_channels=4, hidden=32, depth=2, heads=2, text_dim=16)
 
@@ -178,6 +178,55 @@ def test_save_load_round_trip_and_mismatch(tmp_path):
         DiT.from_pretrained(tmp_path / "deep")
     with pytest.raises(ValueError, match="no such folder"):
         DiT.from_pretrained(tmp_path / "missing")
+
+
+def test_frame_position_names_each_place_the_same_at_every_size():
+    f = frame_position(8, 12)
+    assert f.shape == (96, 16) and torch.unique(f, dim=0).shape[0] == 96  # every token its own features
+    # the centre row of 3 rows and the only row of 1 sit at the same height; likewise the centre column
+    assert torch.allclose(frame_position(3, 5)[7], frame_position(1, 1)[0])
+    # the top-left token of an 8x8 grid and of a 16x16 grid: the same corner, nearly the same features
+    assert (frame_position(8, 8)[0] - frame_position(16, 16)[0]).abs().max() < 0.8
+    assert (frame_position(8, 8)[0] - frame_position(8, 8)[63]).abs().max() > 1.0  # top left vs bottom right
+
+
+@torch.no_grad()
+def test_without_frame_pos_an_even_input_gives_an_even_output_and_with_it_not():
+    """Rotary positions are relative: on an even input every token sees the same values, so a DiT without frame
+    positions answers the same everywhere and cannot place anything; with them the answer depends on the place."""
+    x, t, text, mask = inputs(b=1, t=2, h=6, w=8)
+    even = x[:, :, :1, :1, :1].expand_as(x).contiguous()  # one value per channel, everywhere and always
+
+    def spread(out):  # how much the answer changes from one patch (2 x 2) to the next, across the frame
+        return max((out[..., 2:, :] - out[..., :-2, :]).abs().max(), (out[..., 2:] - out[..., :-2]).abs().max())
+
+    assert spread(perturbed(TINY)(even, t, text, mask)) < 1e-5
+    assert spread(perturbed(DiTConfig(**{**TINY.__dict__, "frame_pos": True}))(even, t, text, mask)) > 1e-2
+
+
+@torch.no_grad()
+def test_load_weights_grows_frame_pos_at_zero_and_keeps_the_function():
+    old = perturbed(TINY)
+    grown = perturbed(DiTConfig(**{**TINY.__dict__, "frame_pos": True}), seed=5)
+    load_weights(grown, old)
+    assert torch.equal(grown.pos_embed.weight, torch.zeros_like(grown.pos_embed.weight))
+    x, t, text, mask = inputs()
+    assert torch.equal(grown(x, t, text, mask), old(x, t, text, mask))
+    with pytest.raises(ValueError, match="differ in shape"):
+        load_weights(old, grown)  # frame positions are only ever added
+    with pytest.raises(ValueError, match="differ in shape"):
+        load_weights(perturbed(DiTConfig(**{**TINY.__dict__, "depth": 3, "frame_pos": True})), old)
+
+
+def test_a_folder_saved_before_frame_pos_loads_without_it(tmp_path):
+    import json
+
+    perturbed(TINY).save_pretrained(tmp_path / "old")
+    cfg = json.loads((tmp_path / "old" / "config.json").read_text())
+    assert cfg.pop("frame_pos") is False
+    (tmp_path / "old" / "config.json").write_text(json.dumps(cfg))  # as written before the field existed
+    assert DiT.from_pretrained(tmp_path / "old").pos_embed is None
+    assert all(p.frame_pos for p in PRESETS.values())
 
 
 def test_training_steps_lower_the_flow_loss():

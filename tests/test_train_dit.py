@@ -302,6 +302,12 @@ def test_init_warm_starts_from_a_dit_folder(baseline, vae_dir, tmp_path):
     near = sum((ema[k] - start[k]).abs().mean().item() for k in keys)
     far = sum((fresh[k] - start[k]).abs().mean().item() for k in keys)
     assert near < 0.2 * far
+    # a DiT saved without frame positions warm-starts one with them: the same weights, the new layer at zero
+    grown = dict(KW, config=DiTConfig(**{**TINY.__dict__, "frame_pos": True}), steps=1) | {"every": 1, "seed": 1}
+    train_dit("tiny", vae_dir, "world", tmp_path / "g", batch=4, init=str(final), **grown)
+    ema = load_file(str(tmp_path / "g" / "checkpoint" / "ema.safetensors"))
+    assert sum((ema[k] - start[k]).abs().mean().item() for k in keys) < 0.2 * far
+    assert ema["pos_embed.weight"].abs().max() < 1e-2  # one step from zero
     with pytest.raises(ValueError, match="another DiT shape"):
         other = dict(KW, config=DiTConfig(latent_channels=4, hidden=64, depth=2, heads=2, text_dim=16))
         train_dit("tiny", vae_dir, "world", tmp_path / "x", steps=1, batch=4, init=str(final), **other)

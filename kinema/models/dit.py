@@ -1,7 +1,8 @@
 """A diffusion transformer over spacetime patches (Sora-style), trained as a rectified flow (kinema.flow).
 
 Latents (B, C, T, H, W) from the video VAE are cut into patches (pt, ph, pw), one token each, and all tokens of the
-clip attend to each other (full spacetime self-attention with 3D rotary positions). The timestep is given per latent
+clip attend to each other (full spacetime self-attention with 3D rotary positions; rotary positions are relative,
+so each token also gets its place in the frame, `frame_pos`). The timestep is given per latent
 frame, so clean conditioning frames (t = 0) and noisy frames share one sequence: each frame's timestep embedding
 modulates that frame's tokens through adaLN-Zero (DiT). The prompt enters by cross-attention. The model predicts the
 velocity noise - x0.
@@ -21,6 +22,7 @@ from .layers import (
     RMSNorm,
     apply_rope_complex,
     attention,
+    frame_position,
     modulate,
     norm_rope,
     rope_3d,
@@ -32,7 +34,10 @@ from .layers import (
 @dataclass(frozen=True)
 class DiTConfig:
     """Size of the transformer. `rope_dims` splits the head into (time, row, column) rotary parts; by default about
-    a quarter goes to time and the rest is shared by rows and columns."""
+    a quarter goes to time and the rest is shared by rows and columns. `frame_pos` adds each token's place in the
+    frame (kinema.models.layers.frame_position) through a linear layer that starts at zero: rotary positions are
+    relative, and without it a small model cannot tell a corner from the centre on an even background, nor ground
+    "in the lower left". Folders saved before it existed load with it off."""
 
     latent_channels: int = 6
     patch: tuple[int, int, int] = (1, 2, 2)
@@ -44,6 +49,7 @@ class DiTConfig:
     rope_dims: tuple[int, int, int] | None = None
     rope_theta: float = 10000.0
     qk_norm: bool = True
+    frame_pos: bool = False
 
     def __post_init__(self):
         object.__setattr__(self, "patch", tuple(self.patch))
@@ -83,11 +89,11 @@ class DiTConfig:
 
 PRESETS: dict[str, DiTConfig] = {
     # CPU-trainable, on the tiny VAE's 6-channel latents.
-    "tiny": DiTConfig(),
+    "tiny": DiTConfig(frame_pos=True),
     # The rest are for the base VAE's 16-channel latents, on a GPU.
-    "small": DiTConfig(latent_channels=16, hidden=512, depth=8, heads=8),
-    "base": DiTConfig(latent_channels=16, hidden=1024, depth=12, heads=16),
-    "large": DiTConfig(latent_channels=16, hidden=1536, depth=20, heads=24),
+    "small": DiTConfig(latent_channels=16, hidden=512, depth=8, heads=8, frame_pos=True),
+    "base": DiTConfig(latent_channels=16, hidden=1024, depth=12, heads=16, frame_pos=True),
+    "large": DiTConfig(latent_channels=16, hidden=1536, depth=20, heads=24, frame_pos=True),
 }
 
 
@@ -209,6 +215,9 @@ class FinalLayer(nn.Module):
         return self.linear(modulate(self.norm(x), shift, scale))
 
 
+FRAME_POS_FREQS = 4  # frequencies per axis of frame_position (16 features)
+
+
 class DiT(FolderModel, nn.Module):
     """Velocity v(x_t, t, prompt) for latents x_t (B, C, T, H, W) with a timestep per latent frame."""
 
@@ -219,6 +228,7 @@ class DiT(FolderModel, nn.Module):
         self.config = config
         d = config.hidden
         self.x_embed = nn.Linear(config.patch_dim, d)
+        self.pos_embed = nn.Linear(4 * FRAME_POS_FREQS, d) if config.frame_pos else None
         self.t_embed = TimestepEmbedder(d)
         self.text_embed = nn.Sequential(nn.Linear(config.text_dim, d), nn.GELU(approximate="tanh"), nn.Linear(d, d))
         # A token every prompt has, so an empty or fully padded prompt still has something to attend to.
@@ -237,6 +247,8 @@ class DiT(FolderModel, nn.Module):
             nn.init.normal_(lin.weight, std=0.02)
         nn.init.normal_(self.text_null, std=0.02)
         zero = [self.final.adaLN_modulation[-1], self.final.linear]
+        if self.pos_embed is not None:  # starts as a DiT without it: a folder saved before can grow it (grow_from)
+            zero.append(self.pos_embed)
         for block in self.blocks:
             zero += [block.adaLN_modulation[-1], block.cross.proj]
         for lin in zero:
@@ -270,6 +282,8 @@ class DiT(FolderModel, nn.Module):
         c = self.t_embed(self.frame_times(t, b, t_len))[:, :, None]  # (B, T', 1, D)
         h = self.x_embed(tokens.to(self.x_embed.weight.dtype))
         h = rearrange(h, "b (t n) d -> b t n d", t=grid[0])  # (B, T', H'*W', D)
+        if self.pos_embed is not None:
+            h = h + self.pos_embed(frame_position(grid[1], grid[2], FRAME_POS_FREQS, x.device).to(h.dtype))
         y = torch.cat([self.text_null.expand(b, -1, -1).to(h.dtype), self.text_embed(text.to(h.dtype))], 1)
         # (B, 1 + S); None when nothing is padding, so attention runs without a mask
         mask = None if text_mask is None else torch.cat([text_mask.new_ones(b, 1), text_mask.bool()], 1)
@@ -284,6 +298,20 @@ class DiT(FolderModel, nn.Module):
         attended) for the attention scores and values."""
         n = sum(p.numel() for p in self.parameters())
         return 6 * n + 12 * self.config.depth * self.config.hidden * (seq_len + text_len)
+
+
+def load_weights(model: DiT, source: DiT) -> None:
+    """Copy `source`'s weights into `model`: the same shape, or `model` is `source` grown by the frame-position
+    layer, which stays at zero so that `model` computes exactly what `source` did (warm starts from folders saved
+    before `frame_pos` existed)."""
+    if source.config == model.config:
+        model.load_state_dict(source.state_dict())
+        return
+    if not (model.config.frame_pos and dataclasses.replace(model.config, frame_pos=False) == source.config):
+        raise ValueError("the two DiTs differ in shape (only frame_pos may be added)")
+    model.load_state_dict(source.state_dict(), strict=False)
+    nn.init.zeros_(model.pos_embed.weight)
+    nn.init.zeros_(model.pos_embed.bias)
 
 
 def param_count(config: DiTConfig) -> int:

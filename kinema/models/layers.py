@@ -40,6 +40,18 @@ def rope_3d(
     return angles.cos(), angles.sin()
 
 
+def frame_position(h: int, w: int, freqs: int = 4, device=None) -> Tensor:
+    """Where each token of an h x w grid sits in the frame, (h*w, 4 * freqs): sin and cos of its row and column
+    centres as fractions of the frame in [-1, 1], at frequencies pi/2 .. pi/2 * 2^(freqs-1). The same place gets the
+    same features at every size and aspect ratio, so words like "lower left" can be grounded at all of them."""
+    f = math.pi / 2 * 2.0 ** torch.arange(freqs, device=device, dtype=torch.float32)
+    y = ((torch.arange(h, device=device, dtype=torch.float32) + 0.5) / h * 2 - 1)[:, None] * f  # (h, F)
+    x = ((torch.arange(w, device=device, dtype=torch.float32) + 0.5) / w * 2 - 1)[:, None] * f  # (w, F)
+    rows = torch.cat([y.sin(), y.cos()], -1)[:, None].expand(h, w, -1)
+    cols = torch.cat([x.sin(), x.cos()], -1)[None].expand(h, w, -1)
+    return torch.cat([rows, cols], -1).reshape(h * w, 4 * freqs)
+
+
 def rope_complex(cos: Tensor, sin: Tensor) -> Tensor:
     """The rotations cos + i sin as one complex table, built once per forward and shared by every block."""
     return torch.complex(cos.float(), sin.float())

@@ -28,7 +28,7 @@ from torch import Tensor, nn
 
 from .. import flow
 from ..io import atomic_write_text, write_contact_sheet_rows
-from ..models.dit import DiT, DiTConfig
+from ..models.dit import DiT, DiTConfig, load_weights
 from ..models.dit import preset as dit_preset
 from ..models.text import PromptTruncatedWarning, TextEncoder, load_text_encoder, pad_states
 from . import dist
@@ -347,10 +347,11 @@ def _train(
         core = DiT(cfg).to(dev)
         if init and not (resume and (run / "checkpoint" / "state.json").is_file()):
             # warm start from a DiT folder (e.g. the shipped model): its weights, a fresh optimiser and schedule
-            start_from = DiT.from_pretrained(init)
-            if start_from.config != cfg:
-                raise ValueError(f"--init '{init}' holds another DiT shape than preset {preset!r}")
-            core.load_state_dict(start_from.state_dict())
+            # (an init without frame positions grows them, at zero: see load_weights)
+            try:
+                load_weights(core, DiT.from_pretrained(init))
+            except ValueError as e:
+                raise ValueError(f"--init '{init}' holds another DiT shape than preset {preset!r} ({e})") from e
         cuda = dev.type == "cuda"
         model = dist.parallelize(core, d, parallel, checkpointing, compile, bf16_params=cuda and parallel == "fsdp")
         ema = EMA(core)
