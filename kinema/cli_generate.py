@@ -255,6 +255,31 @@ def eval_generate(
 evaluate.command("generate")(eval_generate)
 
 
+@evaluate.command("grounding")
+def eval_grounding(
+    model: Model = "default",
+    n: Annotated[int, typer.Option("--n", help="Base prompts (each makes 6 images).")] = 24,
+    seed: Annotated[int, typer.Option("--seed")] = 0,
+    out: Annotated[Path, typer.Option("--out", help="Folder for grounding.png and grounding.json.")] = Path(
+        "eval-grounding"
+    ),
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object instead of a table.")] = False,
+) -> None:
+    """Does the model listen to colour, shape, size and position words? Mean pixel change (0-255) of a
+    text-to-image when one word group of the prompt changes, beside the change when only the seed does."""
+    from kinema.eval.grounding import eval_grounding as run_eval
+    from kinema.io import atomic_write_text
+
+    if n < 1:
+        fail(f"--n {n}: must be at least 1")
+    if out.exists() and not out.is_dir():
+        fail(f"--out '{out}': exists and is not a folder")
+    pipe = load_pipeline(model, safety=False)  # the prompts are kinema's own
+    result = run_eval(pipe, n=n, seed=seed, out=out, progress=not as_json)
+    atomic_write_text(out / "grounding.json", json.dumps(result, indent=1) + "\n")
+    report(result, as_json, f"grounding (sheet: {out / 'grounding.png'})")
+
+
 @bench.command("generate")
 def bench_generate(
     model: Model = "default",

@@ -1,0 +1,73 @@
+"""`kinema eval grounding`: prompts that differ in one word group, the pixel change each causes, and the CLI."""
+
+import dataclasses
+import json
+from types import SimpleNamespace
+
+import numpy as np
+from test_pipeline import tiny
+from typer.testing import CliRunner
+
+from kinema.cli import app
+from kinema.eval.grounding import GROUPS, PLACES, eval_grounding, prompt_sets
+from kinema.world.caption import _PHRASES
+from kinema.world.vocab import COLORS
+
+runner = CliRunner()
+
+
+def test_each_variant_changes_only_its_word_group():
+    sets = prompt_sets(20, seed=3)
+    assert sets == prompt_sets(20, seed=3) and sets != prompt_sets(20, seed=4)
+    for item in sets:
+        base = item["base"].split()
+        for g in GROUPS:
+            words = item[g].split()
+            head = next(i for i, (a, b) in enumerate(zip(base, words)) if a != b)
+            tail = next(i for i, (a, b) in enumerate(zip(base[::-1], words[::-1])) if a != b)
+            old, new = base[head : len(base) - tail], words[head : len(words) - tail]
+            if g == "position":  # "in the upper left corner" -> "on the left side": the place phrase alone
+                assert head >= base.index("A") + 4 and len(base) - tail <= base.index("stays")
+            else:  # one word: "red" -> "blue", "star" -> "ring", "small" -> "medium-sized"
+                assert len(old) == len(new) == 1
+    # places are worded as the world's captions word them
+    wordings = {p.format(r=r) for kind in ("center", "side", "edge", "corner") for p in _PHRASES[kind] for r in PLACES}
+    assert set(PLACES.values()) <= wordings
+
+
+class ColourOnly:
+    """A fake pipeline that listens to colour words alone (as the CPU-trained default model nearly does): it paints
+    the named colour, plus one pixel that depends on the seed."""
+
+    def __call__(self, prompt, num_frames, seed, upsample):
+        rgb = next(COLORS[w] for w in prompt.split() if w in COLORS)
+        img = np.full((1, 8, 8, 3), rgb, dtype=np.uint8)
+        img[0, seed % 8, seed // 8 % 8] = 0
+        return SimpleNamespace(frames=img)
+
+
+def test_the_measure_sees_which_words_a_model_listens_to():
+    r = eval_grounding(ColourOnly(), n=6, seed=1, progress=False)
+    assert r["change"]["color"] > 10 and [r["change"][g] for g in ("shape", "size", "position")] == [0.0] * 3
+    assert r["seed_change"] > 0 and r["relative"]["color"] > 1
+
+
+def test_a_model_that_ignores_the_prompt_changes_nothing_but_with_the_seed():
+    pipe = tiny()
+    pipe.config = dataclasses.replace(pipe.config, guidance=0.0, num_steps=2)  # v = v(null prompt): text unused
+    r = eval_grounding(pipe, n=2, progress=False)
+    assert r["change"] == {g: 0.0 for g in GROUPS} and r["seed_change"] > 0
+    assert r["relative"] == {g: 0.0 for g in GROUPS}
+
+
+def test_cli_writes_json_and_sheet_and_rejects_bad_n(tmp_path):
+    model = tmp_path / "model"
+    tiny().save_pretrained(model)
+    out = tmp_path / "g"
+    r = runner.invoke(app, ["eval", "grounding", "--model", str(model), "--n", "2", "--out", str(out), "--json"])
+    assert r.exit_code == 0, r.output
+    result = json.loads(r.stdout)
+    assert set(result) == {"n", "change", "seed_change", "relative", "seconds"} and result["n"] == 2
+    assert json.loads((out / "grounding.json").read_text()) == result and (out / "grounding.png").stat().st_size > 0
+    r = runner.invoke(app, ["eval", "grounding", "--model", str(model), "--n", "0", "--out", str(tmp_path / "x")])
+    assert r.exit_code == 2 and "--n 0" in r.stderr and not (tmp_path / "x").exists()
