@@ -247,7 +247,7 @@ class DiT(FolderModel, nn.Module):
             nn.init.normal_(lin.weight, std=0.02)
         nn.init.normal_(self.text_null, std=0.02)
         zero = [self.final.adaLN_modulation[-1], self.final.linear]
-        if self.pos_embed is not None:  # starts as a DiT without it: a folder saved before can grow it (grow_from)
+        if self.pos_embed is not None:  # starts as a DiT without it: a folder saved before can grow it (load_weights)
             zero.append(self.pos_embed)
         for block in self.blocks:
             zero += [block.adaLN_modulation[-1], block.cross.proj]
