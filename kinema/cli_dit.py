@@ -42,6 +42,14 @@ def train_dit_cmd(
             "so small shapes count like large ones.",
         ),
     ] = 0.0,
+    levels: Annotated[
+        str | None,
+        typer.Option(
+            "--levels",
+            help="World levels to draw scenes from, e.g. 1 or 1,2 (default all four); 1 alone is a curriculum where "
+            "the object's words carry most of the loss.",
+        ),
+    ] = None,
     checkpointing: Annotated[bool, typer.Option("--checkpointing", help="Activation checkpointing per block.")] = False,
     compile: Annotated[bool, typer.Option("--compile", help="torch.compile each block.")] = False,
     bf16: Annotated[bool, typer.Option("--bf16", help="bf16 autocast on CPU too (always on a GPU).")] = False,
@@ -84,6 +92,11 @@ def train_dit_cmd(
     kw = dict(lr=lr, warmup=warmup, every=every, seed=seed, text=text, text_dropout=text_dropout)
     kw.update(checkpointing=checkpointing, compile=compile, bf16=bf16, init=init, context_noise=context_noise)
     kw.update(prefetch=prefetch, val_batches=val_batches, objects=objects)
+    if levels is not None:
+        try:
+            kw["levels"] = tuple(int(v) for v in levels.split(","))
+        except ValueError:
+            fail(f"--levels {levels!r}: expected levels separated by commas, e.g. 1,2")
     try:
         run = train_dit(preset, vae, data, out, steps, batch, resume, nproc, parallel, **kw)
     except (ValueError, FloatingPointError, VideoError) as e:

@@ -336,3 +336,33 @@ def test_object_weighted_training_renders_maps_and_trains(baseline, vae_dir, tmp
     with pytest.raises(ValueError, match="--object-weight"):
         train_dit("tiny", vae_dir, str(tmp_path / "m.csv"), tmp_path / "p", steps=1, batch=4, objects=1.0, **KW)
     assert not (tmp_path / "p").exists()
+
+
+def test_levels_pick_the_world_levels_and_all_four_keep_the_old_stream(vae_dir, tmp_path):
+    from kinema.train.dit_data import WorldClips
+    from kinema.world.sample import sample_scene
+
+    for i in range(6):  # all four levels draw exactly the scenes drawn before levels could be chosen
+        old = np.random.default_rng([3, i])
+        want = sample_scene(old, int(old.integers(1, 5)), 32, 32, seconds=5 / 12, fps=12.0)
+        assert WorldClips(3).scene(np.random.default_rng([3, i]), 32, 32, 5) == want
+    assert {WorldClips(3, levels=(2,)).scene(np.random.default_rng([3, i]), 32, 32, 5).level for i in range(8)} == {2}
+    assert {WorldClips(3, levels=(1, 3)).scene(np.random.default_rng([4, i]), 32, 32, 1).level for i in range(12)} == {
+        1,
+        3,
+    }
+    with pytest.raises(ValueError, match="--levels 5"):
+        WorldClips(levels=(5,))
+    with pytest.raises(ValueError, match="needs --data world"):
+        make_source(str(tmp_path / "m.csv"), levels=(1,))
+    train_dit("tiny", vae_dir, "world", tmp_path / "l", steps=1, batch=4, levels=(1,), **KW)
+    assert json.loads((tmp_path / "l" / "config.json").read_text())["levels"] == [1]
+
+
+def test_cli_levels_errors(tmp_path):
+    from kinema.cli import app
+
+    for flag, message in (("a,b", "expected levels separated by commas"), ("0,1", "--levels 0,1")):
+        r = CliRunner().invoke(app, ["train", "dit", "--out", str(tmp_path / "r"), "--levels", flag, "--steps", "1"])
+        assert r.exit_code == 2 and message in r.stderr, r.output
+        assert not (tmp_path / "r").exists()

@@ -297,6 +297,7 @@ def _train(
     cond_p: float = 0.5,
     context_noise: float = 0.0,
     objects: float = 0.0,
+    levels: tuple[int, ...] | None = None,
     grad_clip: float = 1.0,
     checkpointing: bool = False,
     compile: bool = False,
@@ -328,6 +329,7 @@ def _train(
                     f"--preset {prev.get('preset')}, or choose another --out"
                 )
         d.barrier()
+        source = make_source(data, seed, buckets, objects=objects > 0, levels=levels)  # bad data fails before loading
         dev = d.device
         vae_model = load_vae(vae).to(dev).eval().requires_grad_(False)
         if vae_model.config.latent_channels != cfg.latent_channels:
@@ -338,7 +340,6 @@ def _train(
         encoder = load_text_encoder(text, device=dev, dim=cfg.text_dim)
         if encoder.dim != cfg.text_dim:
             raise ValueError(f"text encoder {text!r} gives {encoder.dim}-wide states; the DiT takes {cfg.text_dim}")
-        source = make_source(data, seed, buckets, objects=objects > 0)
         if hasattr(source, "buckets"):
             vc = vae_model.config
             check_buckets(source.buckets, vc.spatial_stride, vc.temporal_stride, cfg.patch)
@@ -368,6 +369,7 @@ def _train(
             settings = dict(preset=preset, dit=dataclasses.asdict(cfg), vae=vae, data=data, steps=steps, batch=batch)
             settings.update(seed=seed, text=text, text_dropout=text_dropout, cond_p=cond_p, lr=lr, warmup=warmup)
             settings.update(nproc=d.world, parallel=parallel, init=init, context_noise=context_noise, objects=objects)
+            settings.update(levels=list(levels) if levels else None)
             atomic_write_text(run / "config.json", json.dumps(settings, indent=1))
             truncate_log(run, start)  # a killed run logged past its checkpoint
         d.barrier()

@@ -22,6 +22,8 @@ from torch import Tensor
 from ..io import read_video
 from .videos import WORLD_BUCKETS, small_object_map, to_tensor
 
+LEVELS = (1, 2, 3, 4)  # the world's scene levels (kinema.world.sample)
+
 # (width, height, frames, weight) for real footage on a GPU: square, landscape and portrait.
 MANIFEST_BUCKETS = ((256, 256, 17, 1.0), (320, 192, 17, 1.0), (192, 320, 17, 1.0))
 HELD_OUT_STEP = 10**9 + 7  # the step whose examples the sample sheets show; training never reaches it
@@ -65,25 +67,42 @@ def check_buckets(buckets, stride: int, temporal: int, patch: tuple[int, int, in
 class WorldClips:
     """World scenes with their dense captions, or (for a fraction `short_p`) their short prompts, so that both the
     recaption style and the way users type work. With `objects`, each clip also carries its small-object map (the
-    renderer knows which pixel shows which object), for a loss that weighs small shapes up."""
+    renderer knows which pixel shows which object), for a loss that weighs small shapes up. `levels` are the world
+    levels scenes are drawn from, evenly (all four by default; (1,) alone is one object on a plain background, a
+    curriculum where the object's words carry most of the loss)."""
 
     def __init__(
-        self, seed: int = 0, buckets=WORLD_BUCKETS, fps: float = 12.0, short_p: float = 0.3, objects: bool = False
+        self,
+        seed: int = 0,
+        buckets=WORLD_BUCKETS,
+        fps: float = 12.0,
+        short_p: float = 0.3,
+        objects: bool = False,
+        levels: tuple[int, ...] = LEVELS,
     ):
+        if not levels or not set(levels) <= set(LEVELS):
+            raise ValueError(f"--levels {','.join(map(str, levels))}: choose among {', '.join(map(str, LEVELS))}")
         self.seed, self.buckets, self.fps, self.short_p, self.objects = seed, buckets, fps, short_p, objects
+        self.levels = tuple(levels)
+
+    def scene(self, r: np.random.Generator, w: int, h: int, t: int):
+        """The scene behind one clip of t frames at w x h. A clip is a whole scene, so its caption describes exactly
+        what the clip shows (an image: a still of one)."""
+        from ..world.sample import sample_scene
+
+        seconds = t / self.fps if t > 1 else float(r.choice([2.0, 3.0, 4.0]))
+        level = self.levels[int(r.integers(0, len(self.levels)))]  # all four levels: the stream of earlier stages
+        return sample_scene(r, level, w, h, seconds=seconds, fps=self.fps)
 
     def __call__(self, step: int, batch: int, indices: range) -> Examples:
         from ..world.caption import dense_caption, short_prompt
         from ..world.render import render
-        from ..world.sample import sample_scene
 
         w, h, t, _ = self.buckets[_pick_bucket(np.random.default_rng([self.seed, step]), self.buckets)]
         clips, captions, maps = [], [], []
         for i in indices:
             r = np.random.default_rng([self.seed, step, i])
-            # A clip is a whole scene, so its caption describes exactly what the clip shows (an image: a still of one)
-            seconds = t / self.fps if t > 1 else float(r.choice([2.0, 3.0, 4.0]))
-            scene = sample_scene(r, int(r.integers(1, 5)), w, h, seconds=seconds, fps=self.fps)
+            scene = self.scene(r, w, h, t)
             frames, covers = render(scene, masks=True) if self.objects else (render(scene), [])
             s = int(r.integers(0, max(1, len(frames) - t + 1)))
             clips.append(to_tensor(frames[s : s + t]))
@@ -180,11 +199,13 @@ def _is_cache(path: Path) -> bool:
     return is_cache(path)
 
 
-def make_source(data: str, seed: int = 0, buckets=None, objects: bool = False):
+def make_source(data: str, seed: int = 0, buckets=None, objects: bool = False, levels: tuple[int, ...] | None = None):
     """'world', a manifest CSV, or a latent cache folder -> a source (see the module docstring); `objects`: the
-    world's clips carry their small-object maps too."""
+    world's clips carry their small-object maps too; `levels`: the world levels drawn from (default all)."""
     if data == "world":
-        return WorldClips(seed, buckets or WORLD_BUCKETS, objects=objects)
+        return WorldClips(seed, buckets or WORLD_BUCKETS, objects=objects, levels=tuple(levels or LEVELS))
+    if levels:
+        raise ValueError("--levels picks world scenes: it needs --data world")
     p = Path(data)
     if p.is_dir() and _is_cache(p):
         return CachedSource(p, seed)
