@@ -366,3 +366,19 @@ def test_cli_levels_errors(tmp_path):
         r = CliRunner().invoke(app, ["train", "dit", "--out", str(tmp_path / "r"), "--levels", flag, "--steps", "1"])
         assert r.exit_code == 2 and message in r.stderr, r.output
         assert not (tmp_path / "r").exists()
+
+
+def test_a_run_begun_before_frame_positions_resumes_without_them(baseline, vae_dir, tmp_path):
+    import shutil
+
+    run = tmp_path / "old"
+    shutil.copytree(baseline, run)
+    settings = json.loads((run / "config.json").read_text())
+    del settings["dit"]["frame_pos"]  # as written before the field existed
+    (run / "config.json").write_text(json.dumps(settings))
+    grown = dict(KW, config=DiTConfig(**{**TINY.__dict__, "frame_pos": True}))  # what the preset now says
+    train_dit("tiny", vae_dir, "world", run, steps=5, batch=4, resume=True, **grown)
+    assert len(losses(run)) == 5 and DiT.from_pretrained(run / "final").config.frame_pos is False
+    other = dict(KW, config=DiTConfig(**{**TINY.__dict__, "depth": 3, "frame_pos": True}))
+    with pytest.raises(ValueError, match="another shape"):
+        train_dit("tiny", vae_dir, "world", run, steps=6, batch=4, resume=True, **other)

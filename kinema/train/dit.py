@@ -323,7 +323,16 @@ def _train(
         cfg = config or dit_preset(preset)
         if resume and (run / "config.json").is_file():
             prev = json.loads((run / "config.json").read_text())
-            if prev.get("dit") != json.loads(json.dumps(dataclasses.asdict(cfg))):
+            saved = prev.get("dit")
+
+            def as_saved(c: DiTConfig) -> dict:
+                return json.loads(json.dumps(dataclasses.asdict(c)))
+
+            if isinstance(saved, dict) and "frame_pos" not in saved:  # begun before frame positions: resumes without
+                saved = {**saved, "frame_pos": False}
+                if saved == as_saved(dataclasses.replace(cfg, frame_pos=False)):
+                    cfg = dataclasses.replace(cfg, frame_pos=False)
+            if saved != as_saved(cfg):
                 raise ValueError(
                     f"run '{run}' holds a DiT of preset {prev.get('preset')!r} with another shape; resume it with "
                     f"--preset {prev.get('preset')}, or choose another --out"
