@@ -16,18 +16,14 @@ from pathlib import Path
 import numpy as np
 
 from ..io import write_contact_sheet_rows
-from ..world.caption import SIZE_WORDS
+from ..world.caption import _PHRASES, SIZE_WORDS, place_kind
 from ..world.vocab import BACKGROUND_COLORS, COLORS, REGIONS, SHAPES
 
 GROUPS = ("color", "shape", "size", "position")
 SIZES = tuple(SIZE_WORDS)
-# Where the object is, worded as the world's captions word it (kinema.world.caption's "center"/"side"/"edge"/corner)
-PLACES = {
-    r: {"center": "in the center", "left side": "on the left side", "right side": "on the right side"}.get(
-        r, f"at the {r}" if r in ("top", "bottom") else f"in the {r} corner"
-    )
-    for r in REGIONS
-}
+# Where the object is, in one of the world captions' own wordings ("in the upper left corner", "at the top")
+_WORDING = {"center": 0, "side": 0, "edge": 0, "corner": 1}
+PLACES = {r: _PHRASES[place_kind(r)][_WORDING[place_kind(r)]].format(r=r) for r in REGIONS}
 
 
 def grounding_prompt(background: str, size: str, color: str, shape: str, place: str) -> str:

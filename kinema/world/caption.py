@@ -168,6 +168,13 @@ def describe_object(obj: Obj, noun: str, adjectives: bool = True) -> str:
     return " ".join([*words, obj.color, noun])
 
 
+def place_kind(region: str) -> str:
+    """Which wordings (_PHRASES) name a region of the view: "center", "side", "edge" (top, bottom) or "corner"."""
+    return {"center": "center", "left side": "side", "right side": "side", "top": "edge", "bottom": "edge"}.get(
+        region, "corner"
+    )
+
+
 def describe_position(
     obj: Obj, others: list[Obj], names: dict[str, str], span_x: float, span_y: float, rng: random.Random
 ) -> str | None:
@@ -175,8 +182,7 @@ def describe_position(
     the first of `others` that is clearly apart ("to the left of the blue square"); None when neither is clear."""
     region = vocab.region_name(obj.x, obj.y, span_x, span_y)
     if region is not None:
-        kind = {"center": "center", "left side": "side", "right side": "side", "top": "edge", "bottom": "edge"}
-        return _say(rng, kind.get(region, "corner"), r=region)
+        return _say(rng, place_kind(region), r=region)
     for other in others:
         dx, dy = obj.x - other.x, obj.y - other.y
         if abs(dx) > NEAR:
