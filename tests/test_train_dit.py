@@ -359,6 +359,19 @@ def test_levels_pick_the_world_levels_and_all_four_keep_the_old_stream(vae_dir, 
     assert json.loads((tmp_path / "l" / "config.json").read_text())["levels"] == [1]
 
 
+def test_an_image_is_its_scenes_first_frame_where_the_caption_places_things():
+    from kinema.train.dit_data import WorldClips
+    from kinema.train.videos import to_tensor
+    from kinema.world.render import render
+
+    source = WorldClips(5, buckets=((32, 32, 1, 1.0),), levels=(1,))
+    got = source(0, 4, range(4))
+    for i in range(4):
+        scene = source.scene(np.random.default_rng([5, 0, i]), 32, 32, 1)
+        frames = render(scene)
+        assert len(frames) > 1 and torch.equal(got.frames[i], to_tensor(frames[:1]))
+
+
 def test_cli_levels_errors(tmp_path):
     from kinema.cli import app
 

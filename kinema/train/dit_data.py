@@ -87,7 +87,7 @@ class WorldClips:
 
     def scene(self, r: np.random.Generator, w: int, h: int, t: int):
         """The scene behind one clip of t frames at w x h. A clip is a whole scene, so its caption describes exactly
-        what the clip shows (an image: a still of one)."""
+        what the clip shows (an image: the first frame of one)."""
         from ..world.sample import sample_scene
 
         seconds = t / self.fps if t > 1 else float(r.choice([2.0, 3.0, 4.0]))
@@ -104,7 +104,9 @@ class WorldClips:
             r = np.random.default_rng([self.seed, step, i])
             scene = self.scene(r, w, h, t)
             frames, covers = render(scene, masks=True) if self.objects else (render(scene), [])
-            s = int(r.integers(0, max(1, len(frames) - t + 1)))
+            # an image is the scene's first frame, where its caption places things ("in the upper left corner"), not
+            # a frame part way along their paths
+            s = 0 if t == 1 else int(r.integers(0, max(1, len(frames) - t + 1)))
             clips.append(to_tensor(frames[s : s + t]))
             captions.append(short_prompt(scene) if r.random() < self.short_p else dense_caption(scene))
             if self.objects:
