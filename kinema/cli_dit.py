@@ -50,6 +50,14 @@ def train_dit_cmd(
             "the object's words carry most of the loss.",
         ),
     ] = None,
+    image_batch: Annotated[
+        int | None,
+        typer.Option(
+            "--image-batch",
+            help="Examples in a step of an image bucket (1 frame; default --batch): an image costs a fraction of a "
+            "clip, so images can come in larger batches, as in joint image-video training.",
+        ),
+    ] = None,
     checkpointing: Annotated[bool, typer.Option("--checkpointing", help="Activation checkpointing per block.")] = False,
     compile: Annotated[bool, typer.Option("--compile", help="torch.compile each block.")] = False,
     bf16: Annotated[bool, typer.Option("--bf16", help="bf16 autocast on CPU too (always on a GPU).")] = False,
@@ -83,6 +91,8 @@ def train_dit_cmd(
             "--steps, --batch, --every and --nproc must be at least 1, --warmup and --val-batches 0 or more and --lr "
             "positive"
         )
+    if image_batch is not None and image_batch < 1:
+        fail(f"--image-batch {image_batch}: must be at least 1")
     if not 0 <= text_dropout < 1:
         fail(f"--text-dropout {text_dropout}: must be in [0, 1)")
     if not 0 <= context_noise < 1:
@@ -91,7 +101,7 @@ def train_dit_cmd(
         fail(f"--data '{data}': expected 'world', an existing manifest CSV or a latent cache folder")
     kw = dict(lr=lr, warmup=warmup, every=every, seed=seed, text=text, text_dropout=text_dropout)
     kw.update(checkpointing=checkpointing, compile=compile, bf16=bf16, init=init, context_noise=context_noise)
-    kw.update(prefetch=prefetch, val_batches=val_batches, objects=objects)
+    kw.update(prefetch=prefetch, val_batches=val_batches, objects=objects, image_batch=image_batch)
     if levels is not None:
         try:
             kw["levels"] = tuple(int(v) for v in levels.split(","))

@@ -372,6 +372,20 @@ def test_an_image_is_its_scenes_first_frame_where_the_caption_places_things():
         assert len(frames) > 1 and torch.equal(got.frames[i], to_tensor(frames[:1]))
 
 
+def test_image_batch_sizes_the_steps_of_image_buckets_only(vae_dir, tmp_path, baseline):
+    run = tmp_path / "img"
+    train_dit("tiny", vae_dir, "world", run, steps=8, batch=2, image_batch=6, **KW)
+    rows = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()]
+    sizes = {(r["shape"][0], r["batch"]) for r in rows}
+    assert sizes == {(1, 6), (2, 2)}  # this seed's eight steps draw both kinds of bucket
+    assert json.loads((run / "config.json").read_text())["image_batch"] == 6
+    plain = [json.loads(line) for line in (baseline / "log.jsonl").read_text().splitlines()]
+    assert {r["batch"] for r in plain} == {4}
+    with pytest.raises(ValueError, match="--image-batch 0"):
+        train_dit("tiny", vae_dir, "world", tmp_path / "z", steps=1, batch=2, image_batch=0, **KW)
+    assert not (tmp_path / "z").exists()
+
+
 def test_cli_levels_errors(tmp_path):
     from kinema.cli import app
 

@@ -298,6 +298,7 @@ def _train(
     context_noise: float = 0.0,
     objects: float = 0.0,
     levels: tuple[int, ...] | None = None,
+    image_batch: int | None = None,
     grad_clip: float = 1.0,
     checkpointing: bool = False,
     compile: bool = False,
@@ -318,6 +319,8 @@ def _train(
     try:
         if run.exists() and any(run.iterdir()) and not resume:
             raise ValueError(f"run folder '{run}' is not empty: pass --resume to continue it, or choose another --out")
+        if image_batch is not None and image_batch < 1:
+            raise ValueError(f"--image-batch {image_batch}: must be at least 1")
         if objects < 0 or (objects > 0 and data != "world"):
             raise ValueError(f"--object-weight {objects:g}: must be 0 or more, and needs --data world (its masks)")
         cfg = config or dit_preset(preset)
@@ -340,6 +343,14 @@ def _train(
                 )
         d.barrier()
         source = make_source(data, seed, buckets, objects=objects > 0, levels=levels)  # bad data fails before loading
+        if image_batch and not hasattr(source, "bucket_at"):
+            raise ValueError("--image-batch sizes the steps of image buckets: it needs world or manifest data")
+
+        def step_batch(s: int) -> int:  # a step of an image bucket (1 frame) takes image_batch examples
+            return image_batch if image_batch and source.bucket_at(s)[2] == 1 else batch
+
+        for n in {batch, image_batch or batch}:
+            d.shard(n)  # each must split evenly over the processes
         dev = d.device
         vae_model = load_vae(vae).to(dev).eval().requires_grad_(False)
         if vae_model.config.latent_channels != cfg.latent_channels:
@@ -379,12 +390,11 @@ def _train(
             settings = dict(preset=preset, dit=dataclasses.asdict(cfg), vae=vae, data=data, steps=steps, batch=batch)
             settings.update(seed=seed, text=text, text_dropout=text_dropout, cond_p=cond_p, lr=lr, warmup=warmup)
             settings.update(nproc=d.world, parallel=parallel, init=init, context_noise=context_noise, objects=objects)
-            settings.update(levels=list(levels) if levels else None)
+            settings.update(levels=list(levels) if levels else None, image_batch=image_batch)
             atomic_write_text(run / "config.json", json.dumps(settings, indent=1))
             truncate_log(run, start)  # a killed run logged past its checkpoint
         d.barrier()
 
-        mine = d.shard(batch)
         peak = dist.peak_flops(dev)
         # bf16 autocast: always on a GPU; on a CPU when asked (faster where it has bf16 units, e.g. AVX512-BF16)
         autocast = torch.autocast(dev.type, dtype=torch.bfloat16) if cuda or bf16 else contextlib.nullcontext()
@@ -396,10 +406,14 @@ def _train(
         # compares checkpoints where the training loss is mostly the noise of its random times.
         loads = range(val_batches if d.main else 0)  # only the main process validates
         val = [_load(source(VAL_STEP + k, batch, range(batch)), vae_model, encoder, dev) for k in loads]
-        batches = Prefetch(lambda s: _load(source(s, batch, mine), vae_model, encoder, dev, objects), steps, prefetch)
+        batches = Prefetch(
+            lambda s: _load(source(s, step_batch(s), d.shard(step_batch(s))), vae_model, encoder, dev, objects),
+            steps,
+            prefetch,
+        )
         for step in range(start, steps):
             t0 = time.perf_counter()
-            gens = [example_generator(seed, step, i) for i in mine]
+            gens = [example_generator(seed, step, i) for i in d.shard(step_batch(step))]
             x0, txt, tmask, cut, weight = _prepare(batches(step), null, gens, text_dropout)
             for g in opt.param_groups:
                 g["lr"] = lr_at(step, lr, warmup, steps)
@@ -420,11 +434,11 @@ def _train(
             ema.update(core, min(ema_decay, (1 + step) / (10 + step)))  # short memory early on
             if cuda:
                 torch.cuda.synchronize()
-            tokens_per_s = batch * seq / (time.perf_counter() - t0)
+            tokens_per_s = step_batch(step) * seq / (time.perf_counter() - t0)
             mfu = core.flops_per_token(seq, txt.shape[1]) * tokens_per_s / (peak * d.world) if peak else None
             cut_total += round(d.mean(cut) * d.world)
             row = dict(step=step, loss=value, grad_norm=gnorm, lr=opt.param_groups[0]["lr"], tokens_per_s=tokens_per_s)
-            row.update(mfu=mfu, shape=list(x0.shape[2:]), prompts_cut=cut_total)
+            row.update(mfu=mfu, shape=list(x0.shape[2:]), batch=step_batch(step), prompts_cut=cut_total)
             done = step + 1
             checkpoint = done % every == 0 or done == steps
             esd = ema.full() if checkpoint else None  # collective

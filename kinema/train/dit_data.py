@@ -85,6 +85,10 @@ class WorldClips:
         self.seed, self.buckets, self.fps, self.short_p, self.objects = seed, buckets, fps, short_p, objects
         self.levels = tuple(levels)
 
+    def bucket_at(self, step: int) -> tuple:
+        """The (width, height, frames, weight) bucket of step `step`'s batch."""
+        return self.buckets[_pick_bucket(np.random.default_rng([self.seed, step]), self.buckets)]
+
     def scene(self, r: np.random.Generator, w: int, h: int, t: int):
         """The scene behind one clip of t frames at w x h. A clip is a whole scene, so its caption describes exactly
         what the clip shows (an image: the first frame of one)."""
@@ -98,7 +102,7 @@ class WorldClips:
         from ..world.caption import dense_caption, short_prompt
         from ..world.render import render
 
-        w, h, t, _ = self.buckets[_pick_bucket(np.random.default_rng([self.seed, step]), self.buckets)]
+        w, h, t, _ = self.bucket_at(step)
         clips, captions, maps = [], [], []
         for i in indices:
             r = np.random.default_rng([self.seed, step, i])
@@ -153,11 +157,15 @@ class ManifestClips:
     def _video(self, k: int) -> np.ndarray:
         return read_video(self._path(k))[0]
 
+    def _bucket_index(self, step: int) -> int:
+        return _pick_bucket(np.random.default_rng([self.seed, step]), self.buckets)
+
+    def bucket_at(self, step: int) -> tuple:
+        """The (width, height, frames, weight) bucket of step `step`'s batch."""
+        return self.buckets[self._bucket_index(step)]
+
     def __call__(self, step: int, batch: int, indices: range) -> Examples:
-        rng = np.random.default_rng([self.seed, step])
-        b = int(
-            rng.choice(len(self.buckets), p=np.array([x[3] for x in self.buckets]) / sum(x[3] for x in self.buckets))
-        )
+        b = self._bucket_index(step)
         w, h, t = self.buckets[b][:3]
         clips, captions = [], []
         for i in indices:
