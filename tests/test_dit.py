@@ -7,17 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from kinema import flow
-from kinema.models.dit import (
-    PRESETS,
-    DiT,
-    DiTConfig,
-    load_weights,
-    param_count,
-    patchify,
-    pooled,
-    preset,
-    unpatchify,
-)
+from kinema.models.dit import PRESETS, DiT, DiTConfig, load_weights, param_count, patchify, preset, unpatchify
 from kinema.models.layers import _NormRope, apply_rope, frame_position, norm_rope, rope_3d
 
 TINY = DiTConfig(latent_channels=4, hidden=32, depth=2, heads=2, text_dim=16)
@@ -228,41 +218,14 @@ def test_load_weights_grows_frame_pos_at_zero_and_keeps_the_function():
         load_weights(perturbed(DiTConfig(**{**TINY.__dict__, "depth": 3, "frame_pos": True})), old)
 
 
-def test_pooled_is_the_mean_over_real_tokens_only():
-    text = torch.arange(12.0).view(2, 3, 2)
-    mask = torch.tensor([[True, True, False], [True, False, False]])
-    assert torch.equal(pooled(text, mask), torch.tensor([[1.0, 2.0], [6.0, 7.0]]))
-    assert torch.equal(pooled(text, None), text.mean(1))
-
-
-@torch.no_grad()
-def test_text_pool_puts_the_prompt_in_every_modulation_and_grows_at_zero():
-    x, t, text, mask = inputs()
-    other = text.clone()
-    other[:, 1:] = other[:, 1:].flip(1)  # the same tokens in another order: the same mean state
-    model = perturbed(DiTConfig(**{**TINY.__dict__, "text_pool": True}))
-    for block in model.blocks:  # no cross-attention left: the prompt enters through its mean alone
-        block.cross.proj.weight.zero_()
-        block.cross.proj.bias.zero_()
-    assert torch.allclose(model(x, t, text, mask), model(x, t, other, mask), atol=1e-5)
-    assert (model(x, t, text, mask) - model(x, t, text + 1, mask)).abs().max() > 1e-2
-    old = perturbed(TINY)
-    both = perturbed(DiTConfig(**{**TINY.__dict__, "text_pool": True, "frame_pos": True}), seed=3)
-    load_weights(both, old)  # grown by both layers at once: the same function
-    assert torch.equal(both(x, t, text, mask), old(x, t, text, mask))
-    with pytest.raises(ValueError, match="differ in shape"):
-        load_weights(old, model)
-
-
 def test_a_folder_saved_before_frame_pos_loads_without_it(tmp_path):
     import json
 
     perturbed(TINY).save_pretrained(tmp_path / "old")
     cfg = json.loads((tmp_path / "old" / "config.json").read_text())
-    assert cfg.pop("frame_pos") is False and cfg.pop("text_pool") is False
-    (tmp_path / "old" / "config.json").write_text(json.dumps(cfg))  # as written before the fields existed
-    old = DiT.from_pretrained(tmp_path / "old")
-    assert old.pos_embed is None and old.pool_embed is None
+    assert cfg.pop("frame_pos") is False
+    (tmp_path / "old" / "config.json").write_text(json.dumps(cfg))  # as written before the field existed
+    assert DiT.from_pretrained(tmp_path / "old").pos_embed is None
     assert all(p.frame_pos for p in PRESETS.values())
 
 

@@ -50,7 +50,6 @@ class DiTConfig:
     rope_theta: float = 10000.0
     qk_norm: bool = True
     frame_pos: bool = False
-    text_pool: bool = False
 
     def __post_init__(self):
         object.__setattr__(self, "patch", tuple(self.patch))
@@ -230,10 +229,6 @@ class DiT(FolderModel, nn.Module):
         d = config.hidden
         self.x_embed = nn.Linear(config.patch_dim, d)
         self.pos_embed = nn.Linear(4 * FRAME_POS_FREQS, d) if config.frame_pos else None
-        # the prompt's mean state joins the timestep in every adaLN modulation (as SD3's pooled text does)
-        self.pool_embed = (
-            nn.Sequential(nn.Linear(config.text_dim, d), nn.SiLU(), nn.Linear(d, d)) if config.text_pool else None
-        )
         self.t_embed = TimestepEmbedder(d)
         self.text_embed = nn.Sequential(nn.Linear(config.text_dim, d), nn.GELU(approximate="tanh"), nn.Linear(d, d))
         # A token every prompt has, so an empty or fully padded prompt still has something to attend to.
@@ -254,9 +249,6 @@ class DiT(FolderModel, nn.Module):
         zero = [self.final.adaLN_modulation[-1], self.final.linear]
         if self.pos_embed is not None:  # starts as a DiT without it: a folder saved before can grow it (load_weights)
             zero.append(self.pos_embed)
-        if self.pool_embed is not None:  # the same
-            nn.init.normal_(self.pool_embed[0].weight, std=0.02)
-            zero.append(self.pool_embed[2])
         for block in self.blocks:
             zero += [block.adaLN_modulation[-1], block.cross.proj]
         for lin in zero:
@@ -288,8 +280,6 @@ class DiT(FolderModel, nn.Module):
         grid = (t_len // cfg.patch[0], h_len // cfg.patch[1], w_len // cfg.patch[2])
 
         c = self.t_embed(self.frame_times(t, b, t_len))[:, :, None]  # (B, T', 1, D)
-        if self.pool_embed is not None:
-            c = c + self.pool_embed(pooled(text, text_mask).to(c.dtype))[:, None, None]
         h = self.x_embed(tokens.to(self.x_embed.weight.dtype))
         h = rearrange(h, "b (t n) d -> b t n d", t=grid[0])  # (B, T', H'*W', D)
         if self.pos_embed is not None:
@@ -310,32 +300,18 @@ class DiT(FolderModel, nn.Module):
         return 6 * n + 12 * self.config.depth * self.config.hidden * (seq_len + text_len)
 
 
-def pooled(text: Tensor, mask: Tensor | None) -> Tensor:
-    """The mean of the prompt's states over its real tokens (B, S, E) -> (B, E)."""
-    if mask is None:
-        return text.mean(1)
-    m = mask.to(text.dtype)[..., None]
-    return (text * m).sum(1) / m.sum(1).clamp(min=1)
-
-
-GROWABLE = ("frame_pos", "text_pool")  # layers a DiT can grow at zero, keeping what it computes
-
-
 def load_weights(model: DiT, source: DiT) -> None:
     """Copy `source`'s weights into `model`: the same shape, or `model` is `source` grown by the frame-position
-    and/or pooled-text layers, whose output layers stay at zero so that `model` computes exactly what `source` did
-    (warm starts from folders saved before those fields existed)."""
+    layer, which stays at zero so that `model` computes exactly what `source` did (warm starts from folders saved
+    before `frame_pos` existed)."""
     if source.config == model.config:
         model.load_state_dict(source.state_dict())
         return
-    grown = [k for k in GROWABLE if getattr(model.config, k) and not getattr(source.config, k)]
-    if not grown or dataclasses.replace(model.config, **dict.fromkeys(grown, False)) != source.config:
-        raise ValueError(f"the two DiTs differ in shape (only {' and '.join(GROWABLE)} may be added)")
-    missing = model.load_state_dict(source.state_dict(), strict=False).missing_keys
-    assert all(k.startswith(("pos_embed.", "pool_embed.")) for k in missing), missing
-    for k in grown:  # the fresh layers already start so (initialize_weights); say it where it matters
-        nn.init.zeros_(model.pos_embed.weight if k == "frame_pos" else model.pool_embed[2].weight)
-        nn.init.zeros_(model.pos_embed.bias if k == "frame_pos" else model.pool_embed[2].bias)
+    if not (model.config.frame_pos and dataclasses.replace(model.config, frame_pos=False) == source.config):
+        raise ValueError("the two DiTs differ in shape (only frame_pos may be added)")
+    model.load_state_dict(source.state_dict(), strict=False)
+    nn.init.zeros_(model.pos_embed.weight)
+    nn.init.zeros_(model.pos_embed.bias)
 
 
 def param_count(config: DiTConfig) -> int:

@@ -28,7 +28,7 @@ from torch import Tensor, nn
 
 from .. import flow
 from ..io import atomic_write_text, write_contact_sheet_rows
-from ..models.dit import GROWABLE, DiT, DiTConfig, load_weights
+from ..models.dit import DiT, DiTConfig, load_weights
 from ..models.dit import preset as dit_preset
 from ..models.text import PromptTruncatedWarning, TextEncoder, load_text_encoder, pad_states
 from . import dist
@@ -331,11 +331,10 @@ def _train(
             def as_saved(c: DiTConfig) -> dict:
                 return json.loads(json.dumps(dataclasses.asdict(c)))
 
-            absent = [k for k in GROWABLE if isinstance(saved, dict) and k not in saved]
-            if absent:  # begun before those fields existed: resumes without them
-                saved = {**saved, **dict.fromkeys(absent, False)}
-                if saved == as_saved(dataclasses.replace(cfg, **dict.fromkeys(absent, False))):
-                    cfg = dataclasses.replace(cfg, **dict.fromkeys(absent, False))
+            if isinstance(saved, dict) and "frame_pos" not in saved:  # begun before frame positions: resumes without
+                saved = {**saved, "frame_pos": False}
+                if saved == as_saved(dataclasses.replace(cfg, frame_pos=False)):
+                    cfg = dataclasses.replace(cfg, frame_pos=False)
             if saved != as_saved(cfg):
                 raise ValueError(
                     f"run '{run}' holds a DiT of preset {prev.get('preset')!r} with another shape; resume it with "
@@ -369,7 +368,7 @@ def _train(
         core = DiT(cfg).to(dev)
         if init and not (resume and (run / "checkpoint" / "state.json").is_file()):
             # warm start from a DiT folder (e.g. the shipped model): its weights, a fresh optimiser and schedule
-            # (an init without frame positions or pooled text grows them, at zero: see load_weights)
+            # (an init without frame positions grows them, at zero: see load_weights)
             try:
                 load_weights(core, DiT.from_pretrained(init))
             except ValueError as e:
