@@ -58,6 +58,14 @@ def train_dit_cmd(
             "clip, so images can come in larger batches, as in joint image-video training.",
         ),
     ] = None,
+    workers: Annotated[
+        int,
+        typer.Option(
+            "--workers",
+            help="Processes that render (world) or decode (manifest) each batch, each a share of it; 0 = in the "
+            "loading thread. The batches are the same either way.",
+        ),
+    ] = 0,
     checkpointing: Annotated[bool, typer.Option("--checkpointing", help="Activation checkpointing per block.")] = False,
     compile: Annotated[bool, typer.Option("--compile", help="torch.compile each block.")] = False,
     bf16: Annotated[bool, typer.Option("--bf16", help="bf16 autocast on CPU too (always on a GPU).")] = False,
@@ -91,6 +99,8 @@ def train_dit_cmd(
             "--steps, --batch, --every and --nproc must be at least 1, --warmup and --val-batches 0 or more and --lr "
             "positive"
         )
+    if workers < 0:
+        fail(f"--workers {workers}: must be 0 (in line) or more")
     if image_batch is not None and image_batch < 1:
         fail(f"--image-batch {image_batch}: must be at least 1")
     if not 0 <= text_dropout < 1:
@@ -101,7 +111,7 @@ def train_dit_cmd(
         fail(f"--data '{data}': expected 'world', an existing manifest CSV or a latent cache folder")
     kw = dict(lr=lr, warmup=warmup, every=every, seed=seed, text=text, text_dropout=text_dropout)
     kw.update(checkpointing=checkpointing, compile=compile, bf16=bf16, init=init, context_noise=context_noise)
-    kw.update(prefetch=prefetch, val_batches=val_batches, objects=objects, image_batch=image_batch)
+    kw.update(prefetch=prefetch, val_batches=val_batches, objects=objects, image_batch=image_batch, workers=workers)
     if levels is not None:
         try:
             kw["levels"] = tuple(int(v) for v in levels.split(","))

@@ -386,6 +386,22 @@ def test_image_batch_sizes_the_steps_of_image_buckets_only(vae_dir, tmp_path, ba
     assert not (tmp_path / "z").exists()
 
 
+def test_workers_build_the_same_batches_and_the_same_run(vae_dir, tmp_path, baseline):
+    from kinema.train.dit_data import ParallelSource, WorldClips
+
+    source = WorldClips(7, buckets=BUCKETS, objects=True)
+    with ParallelSource(source, 2) as parallel:
+        for step in range(3):
+            alone, split = source(step, 5, range(1, 4)), parallel(step, 5, range(1, 4))
+            assert split.captions == alone.captions and torch.equal(split.frames, alone.frames)
+            assert torch.equal(split.objects, alone.objects)
+        assert parallel.bucket_at(2) == source.bucket_at(2)
+    train_dit("tiny", vae_dir, "world", tmp_path / "w", steps=4, batch=4, workers=2, **KW)
+    assert losses(tmp_path / "w") == losses(baseline)
+    with pytest.raises(ValueError, match="--workers -1"):
+        train_dit("tiny", vae_dir, "world", tmp_path / "z", steps=1, batch=2, workers=-1, **KW)
+
+
 def test_cli_levels_errors(tmp_path):
     from kinema.cli import app
 

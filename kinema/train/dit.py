@@ -33,7 +33,7 @@ from ..models.dit import preset as dit_preset
 from ..models.text import PromptTruncatedWarning, TextEncoder, load_text_encoder, pad_states
 from . import dist
 from .common import append_log, load_checkpoint, lr_at, plot_curves, save_checkpoint, truncate_log
-from .dit_data import HELD_OUT_STEP, VAL_STEP, Examples, check_buckets, make_source
+from .dit_data import HELD_OUT_STEP, VAL_STEP, Examples, ParallelSource, check_buckets, make_source
 from .videos import to_frames
 
 
@@ -299,6 +299,7 @@ def _train(
     objects: float = 0.0,
     levels: tuple[int, ...] | None = None,
     image_batch: int | None = None,
+    workers: int = 0,
     grad_clip: float = 1.0,
     checkpointing: bool = False,
     compile: bool = False,
@@ -315,7 +316,7 @@ def _train(
     from ..eval.vae import load_vae
 
     d = dist.setup(device)
-    batches = None
+    batches = source = None
     try:
         if run.exists() and any(run.iterdir()) and not resume:
             raise ValueError(f"run folder '{run}' is not empty: pass --resume to continue it, or choose another --out")
@@ -342,6 +343,10 @@ def _train(
                 )
         d.barrier()
         source = make_source(data, seed, buckets, objects=objects > 0, levels=levels)  # bad data fails before loading
+        if workers < 0:
+            raise ValueError(f"--workers {workers}: must be 0 (in line) or more")
+        if workers:
+            source = ParallelSource(source, workers)
         if image_batch and not hasattr(source, "bucket_at"):
             raise ValueError("--image-batch sizes the steps of image buckets: it needs world or manifest data")
 
@@ -389,7 +394,7 @@ def _train(
             settings = dict(preset=preset, dit=dataclasses.asdict(cfg), vae=vae, data=data, steps=steps, batch=batch)
             settings.update(seed=seed, text=text, text_dropout=text_dropout, cond_p=cond_p, lr=lr, warmup=warmup)
             settings.update(nproc=d.world, parallel=parallel, init=init, context_noise=context_noise, objects=objects)
-            settings.update(levels=list(levels) if levels else None, image_batch=image_batch)
+            settings.update(levels=list(levels) if levels else None, image_batch=image_batch, workers=workers)
             atomic_write_text(run / "config.json", json.dumps(settings, indent=1))
             truncate_log(run, start)  # a killed run logged past its checkpoint
         d.barrier()
@@ -465,6 +470,8 @@ def _train(
     finally:
         if batches is not None:
             batches.close()
+        if isinstance(source, ParallelSource):
+            source.close()
         dist.teardown(d)
 
 

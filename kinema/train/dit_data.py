@@ -201,6 +201,50 @@ class CachedSource:
         return Examples(list(d["captions"][sl]), latents=d["latents"][sl], text=d["text"][sl], mask=d["mask"][sl])
 
 
+def _one_thread() -> None:
+    torch.set_num_threads(1)
+
+
+class ParallelSource:
+    """A world or manifest source whose batches are built by `workers` processes, each taking a contiguous share of
+    the examples: rendering (or decoding) is most of a step's loading, and it is a pure function of (seed, step, i),
+    so a batch is the same as the source alone builds it. Close it (or use it as a context manager) to stop them."""
+
+    def __init__(self, source, workers: int):
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        if not hasattr(source, "bucket_at"):
+            raise ValueError("--workers builds world or manifest batches in parallel; a latent cache is read in line")
+        self.source, self.workers = source, workers
+        self.pool = ProcessPoolExecutor(
+            workers, mp_context=multiprocessing.get_context("spawn"), initializer=_one_thread
+        )
+
+    def __getattr__(self, name):  # bucket_at, buckets, ...
+        return getattr(self.__dict__["source"], name)
+
+    def __call__(self, step: int, batch: int, indices: range) -> Examples:
+        k = -(-len(indices) // self.workers)
+        parts = [indices[i : i + k] for i in range(0, len(indices), k)]
+        done = [f.result() for f in [self.pool.submit(self.source, step, batch, p) for p in parts]]
+        objects = [e.objects for e in done if e.objects is not None]
+        return Examples(
+            [c for e in done for c in e.captions],
+            frames=torch.cat([e.frames for e in done]),
+            objects=torch.cat(objects) if objects else None,
+        )
+
+    def close(self) -> None:
+        self.pool.shutdown(wait=True, cancel_futures=True)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
 def _is_cache(path: Path) -> bool:
     try:
         from ..data.cache import is_cache
