@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Annotated
 
@@ -66,6 +67,21 @@ def train_dit_cmd(
             "loading thread. The batches are the same either way.",
         ),
     ] = 0,
+    echo: Annotated[
+        int,
+        typer.Option(
+            "--echo",
+            help="Steps each loaded batch serves, each with new times, noise and masks (data echoing: for a GPU "
+            "that trains faster than batches render).",
+        ),
+    ] = 1,
+    time_limit: Annotated[
+        float | None,
+        typer.Option(
+            "--time-limit",
+            help="Stop after this many seconds of training, with a checkpoint and OUT/final; --resume goes on.",
+        ),
+    ] = None,
     checkpointing: Annotated[bool, typer.Option("--checkpointing", help="Activation checkpointing per block.")] = False,
     compile: Annotated[bool, typer.Option("--compile", help="torch.compile each block.")] = False,
     bf16: Annotated[bool, typer.Option("--bf16", help="bf16 autocast on CPU too (always on a GPU).")] = False,
@@ -101,6 +117,10 @@ def train_dit_cmd(
         )
     if workers < 0:
         fail(f"--workers {workers}: must be 0 (in line) or more")
+    if echo < 1:
+        fail(f"--echo {echo}: must be at least 1")
+    if time_limit is not None and not time_limit > 0:
+        fail(f"--time-limit {time_limit}: must be a positive number of seconds")
     if image_batch is not None and image_batch < 1:
         fail(f"--image-batch {image_batch}: must be at least 1")
     if not 0 <= text_dropout < 1:
@@ -112,6 +132,7 @@ def train_dit_cmd(
     kw = dict(lr=lr, warmup=warmup, every=every, seed=seed, text=text, text_dropout=text_dropout)
     kw.update(checkpointing=checkpointing, compile=compile, bf16=bf16, init=init, context_noise=context_noise)
     kw.update(prefetch=prefetch, val_batches=val_batches, objects=objects, image_batch=image_batch, workers=workers)
+    kw.update(echo=echo, time_limit=time_limit)
     if levels is not None:
         try:
             kw["levels"] = tuple(int(v) for v in levels.split(","))
@@ -121,6 +142,9 @@ def train_dit_cmd(
         run = train_dit(preset, vae, data, out, steps, batch, resume, nproc, parallel, **kw)
     except (ValueError, FloatingPointError, VideoError) as e:
         fail(str(e))
+    done = json.loads((run / "checkpoint" / "state.json").read_text())["step"]
+    if done < steps:
+        typer.echo(f"stopped at the time limit after step {done} of {steps}; --resume goes on")
     typer.echo(f"trained: {run / 'final'} (log {run / 'log.jsonl'}, curve {run / 'loss_curve.png'})")
 
 

@@ -402,12 +402,35 @@ def test_workers_build_the_same_batches_and_the_same_run(vae_dir, tmp_path, base
         train_dit("tiny", vae_dir, "world", tmp_path / "z", steps=1, batch=2, workers=-1, **KW)
 
 
+def test_echo_serves_each_batch_for_steps_in_a_row(vae_dir, tmp_path, baseline):
+    train_dit("tiny", vae_dir, "world", tmp_path / "e", steps=4, batch=4, echo=2, **KW)
+    rows = [json.loads(line) for line in (tmp_path / "e" / "log.jsonl").read_text().splitlines()]
+    assert rows[0]["loss"] == losses(baseline)[0]  # step 0: the same batch, times and noise
+    assert rows[0]["shape"] == rows[1]["shape"] and rows[2]["shape"] == rows[3]["shape"]
+    assert rows[1]["loss"] != rows[0]["loss"]  # the same clips at new times and noise
+    with pytest.raises(ValueError, match="--echo 0"):
+        train_dit("tiny", vae_dir, "world", tmp_path / "z", steps=1, batch=2, echo=0, **KW)
+
+
+def test_time_limit_stops_with_a_checkpoint_and_resume_goes_on_exactly(vae_dir, tmp_path, baseline):
+    run = tmp_path / "t"
+    train_dit("tiny", vae_dir, "world", run, steps=4, batch=4, time_limit=1e-6, **KW)
+    assert json.loads((run / "checkpoint" / "state.json").read_text())["step"] == 1
+    assert (run / "final" / "model.safetensors").is_file() and len(losses(run)) == 1
+    train_dit("tiny", vae_dir, "world", run, steps=4, batch=4, resume=True, **KW)
+    assert losses(run) == losses(baseline)
+
+
 def test_cli_levels_errors(tmp_path):
     from kinema.cli import app
 
     for flag, message in (("a,b", "expected levels separated by commas"), ("0,1", "--levels 0,1")):
         r = CliRunner().invoke(app, ["train", "dit", "--out", str(tmp_path / "r"), "--levels", flag, "--steps", "1"])
         assert r.exit_code == 2 and message in r.stderr, r.output
+        assert not (tmp_path / "r").exists()
+    for flag, value in (("--echo", "0"), ("--time-limit", "0"), ("--workers", "-1"), ("--image-batch", "0")):
+        r = CliRunner().invoke(app, ["train", "dit", "--out", str(tmp_path / "r"), flag, value, "--steps", "1"])
+        assert r.exit_code == 2 and f"{flag} {value}" in r.stderr, r.output
         assert not (tmp_path / "r").exists()
 
 

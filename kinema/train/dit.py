@@ -300,6 +300,8 @@ def _train(
     levels: tuple[int, ...] | None = None,
     image_batch: int | None = None,
     workers: int = 0,
+    echo: int = 1,
+    time_limit: float | None = None,
     grad_clip: float = 1.0,
     checkpointing: bool = False,
     compile: bool = False,
@@ -345,13 +347,17 @@ def _train(
         source = make_source(data, seed, buckets, objects=objects > 0, levels=levels)  # bad data fails before loading
         if workers < 0:
             raise ValueError(f"--workers {workers}: must be 0 (in line) or more")
+        if echo < 1:
+            raise ValueError(f"--echo {echo}: must be at least 1")
+        if time_limit is not None and not time_limit > 0:
+            raise ValueError(f"--time-limit {time_limit}: must be a positive number of seconds")
         if workers:
             source = ParallelSource(source, workers)
         if image_batch and not hasattr(source, "bucket_at"):
             raise ValueError("--image-batch sizes the steps of image buckets: it needs world or manifest data")
 
         def step_batch(s: int) -> int:  # a step of an image bucket (1 frame) takes image_batch examples
-            return image_batch if image_batch and source.bucket_at(s)[2] == 1 else batch
+            return image_batch if image_batch and source.bucket_at(s // echo)[2] == 1 else batch
 
         for n in {batch, image_batch or batch}:
             d.shard(n)  # each must split evenly over the processes
@@ -395,6 +401,7 @@ def _train(
             settings.update(seed=seed, text=text, text_dropout=text_dropout, cond_p=cond_p, lr=lr, warmup=warmup)
             settings.update(nproc=d.world, parallel=parallel, init=init, context_noise=context_noise, objects=objects)
             settings.update(levels=list(levels) if levels else None, image_batch=image_batch, workers=workers)
+            settings.update(echo=echo)
             atomic_write_text(run / "config.json", json.dumps(settings, indent=1))
             truncate_log(run, start)  # a killed run logged past its checkpoint
         d.barrier()
@@ -410,15 +417,23 @@ def _train(
         # compares checkpoints where the training loss is mostly the noise of its random times.
         loads = range(val_batches if d.main else 0)  # only the main process validates
         val = [_load(source(VAL_STEP + k, batch, range(batch)), vae_model, encoder, dev) for k in loads]
+        # With echo, each loaded batch serves `echo` steps in a row, each with its own times, noise, masks and text
+        # dropout (data echoing): where loading is slower than a step (a GPU fed by rendering), the steps go on.
         batches = Prefetch(
-            lambda s: _load(source(s, step_batch(s), d.shard(step_batch(s))), vae_model, encoder, dev, objects),
-            steps,
+            lambda ds: _load(
+                source(ds, step_batch(ds * echo), d.shard(step_batch(ds * echo))), vae_model, encoder, dev, objects
+            ),
+            -(-steps // echo),
             prefetch,
         )
+        held, began, stopped = (None, None), time.perf_counter(), False
         for step in range(start, steps):
             t0 = time.perf_counter()
             gens = [example_generator(seed, step, i) for i in d.shard(step_batch(step))]
-            x0, txt, tmask, cut, weight = _prepare(batches(step), null, gens, text_dropout)
+            if held[0] != step // echo:
+                held = step // echo, batches(step // echo)
+            x0, txt, tmask, cut, weight = _prepare(held[1], null, gens, text_dropout)
+            cut = cut if step % echo == 0 or step == start else 0
             for g in opt.param_groups:
                 g["lr"] = lr_at(step, lr, warmup, steps)
             seq = tokens_of(x0, cfg.patch)
@@ -444,7 +459,9 @@ def _train(
             row = dict(step=step, loss=value, grad_norm=gnorm, lr=opt.param_groups[0]["lr"], tokens_per_s=tokens_per_s)
             row.update(mfu=mfu, shape=list(x0.shape[2:]), batch=step_batch(step), prompts_cut=cut_total)
             done = step + 1
-            checkpoint = done % every == 0 or done == steps
+            if time_limit is not None and not stopped:  # every process stops at the same step
+                stopped = bool(d.mean(float(time.perf_counter() - began > time_limit)) > 0)
+            checkpoint = done % every == 0 or done == steps or stopped
             esd = ema.full() if checkpoint else None  # collective
             ema_model = _as_model(cfg, esd, dev) if checkpoint and d.main else None
             if ema_model is not None and val:
@@ -459,6 +476,8 @@ def _train(
                     batches.settle()
                     _samples(run, ema_model, vae_model, encoder, source, seed, done, dev, sample_steps)
                 d.barrier()
+            if stopped:  # the time limit: checkpointed above, so --resume goes on from here
+                break
         bar.stop()
         final = ema.full()
         if d.main:
