@@ -2,7 +2,8 @@
 
 Frames are numpy arrays of shape (T, H, W, 3), RGB, uint8. Every writer is atomic: it writes a temporary file beside
 the target (same suffix, so the muxer picks the same format) and renames it into place, so a failed or interrupted
-write leaves no partial output behind.
+write leaves no partial output behind. PyAV is imported where a video file is read or written, so the CLI, the world
+and training run where it is not installed (a GPU image that only has PyTorch).
 """
 
 from __future__ import annotations
@@ -18,7 +19,6 @@ from contextlib import contextmanager
 from fractions import Fraction
 from pathlib import Path
 
-import av
 import numpy as np
 from PIL import Image
 
@@ -70,6 +70,8 @@ def read_video(path: str | os.PathLike) -> tuple[np.ndarray, float]:
     or an MP4/MOV whose index promises more frames than it holds, raises `VideoError` rather than returning part of
     the video; formats without an index (WebM cut short) return the frames that decode.
     """
+    import av
+
     path = Path(path)
     if not path.exists():
         raise _cannot_read(path, "no such file")
@@ -99,6 +101,8 @@ def _reason(e: Exception) -> str:
 
 
 def _read_av(path: Path) -> tuple[np.ndarray, float]:
+    import av
+
     with av.open(str(path)) as container:
         if not container.streams.video:
             raise _cannot_read(path, "no video stream")
@@ -157,6 +161,8 @@ def write_video(path: str | os.PathLike, frames: np.ndarray, fps: float, *, crf:
     .gif (256 colours per frame, at most 50 fps) and .webp (lossless) are animated images with the fps stored in
     their metadata; .png takes exactly one frame. Frames are uint8, or floats in [0, 1] (scaled by 255, rounded).
     """
+    import av
+
     path = Path(path)
 
     def fail(reason: str) -> VideoError:
@@ -218,6 +224,8 @@ def _pad_even(frames: np.ndarray) -> np.ndarray:
 
 
 def _write_av(tmp: Path, frames: np.ndarray, fps: float, crf: int, suffix: str) -> None:
+    import av
+
     rate = Fraction(fps).limit_denominator(100_000)
     if suffix == ".mp4":
         codec, options, container_options = "libx264", {"crf": str(crf), "preset": "medium"}, {"movflags": "+faststart"}

@@ -250,3 +250,30 @@ def test_contact_sheet_rows_one_row_per_video(tmp_path):
     assert sheet.shape == (3 * 130 + 2, 8 * 130 + 2, 3)
     np.testing.assert_array_equal(sheet[2:130, 2:130], smooth_video(t=1)[0].repeat(2, 0).repeat(2, 1))
     assert leftovers(tmp_path) == []
+
+
+def test_the_cli_world_and_trainer_import_without_pyav_and_the_readers_say_so(tmp_path):
+    """A GPU image may hold PyTorch and not PyAV: only reading or writing a video file needs it."""
+    import subprocess
+    import sys
+
+    script = """
+import importlib.abc, sys
+class NoAV(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path, target=None):
+        if name.split(".")[0] == "av":
+            raise ImportError("No module named 'av'")
+sys.meta_path.insert(0, NoAV())
+import kinema.cli, kinema.train.dit
+from kinema.train.dit_data import WorldClips
+assert WorldClips(0, ((32, 32, 5, 1.0),))(0, 1, range(1)).frames.shape == (1, 3, 5, 32, 32)
+from kinema.io import read_video
+try:
+    read_video(sys.argv[1])
+except ImportError as e:
+    print("needs", e)
+"""
+    (tmp_path / "a.mp4").write_bytes(b"not empty")
+    out = subprocess.run([sys.executable, "-c", script, str(tmp_path / "a.mp4")], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert "needs No module named 'av'" in out.stdout

@@ -6,7 +6,6 @@ import math
 from fractions import Fraction
 from pathlib import Path
 
-import av
 import numpy as np
 
 _SEEK_AFTER = 2.0  # seconds: a window starting later than this is reached by seeking, not by decoding from the start
@@ -15,6 +14,8 @@ _SEEK_AFTER = 2.0  # seconds: a window starting later than this is reached by se
 def probe(path: str | Path) -> dict:
     """Duration, frames, fps, size, codec and rotation of a video's first video stream; decodes its first frame so a
     file whose header reads but whose data does not is caught. Raises ValueError naming the reason."""
+    import av
+
     path = Path(path)
     if path.stat().st_size == 0:
         raise ValueError("file is empty")
@@ -75,6 +76,8 @@ def read_clip(
 
     Frame i of the file is the one shown at i / fps; windows are cut by frame index, so (start, end) from `split`
     give back exactly its frames (to one frame where a container's timestamps do not start at zero)."""
+    import av
+
     path = Path(path)
     frames: list[np.ndarray] = []
     try:
