@@ -324,6 +324,12 @@ def _train(
             raise ValueError(f"run folder '{run}' is not empty: pass --resume to continue it, or choose another --out")
         if image_batch is not None and image_batch < 1:
             raise ValueError(f"--image-batch {image_batch}: must be at least 1")
+        if workers < 0:
+            raise ValueError(f"--workers {workers}: must be 0 (in line) or more")
+        if echo < 1:
+            raise ValueError(f"--echo {echo}: must be at least 1")
+        if time_limit is not None and not time_limit > 0:
+            raise ValueError(f"--time-limit {time_limit}: must be a positive number of seconds")
         if objects < 0 or (objects > 0 and data != "world"):
             raise ValueError(f"--object-weight {objects:g}: must be 0 or more, and needs --data world (its masks)")
         cfg = config or dit_preset(preset)
@@ -345,12 +351,6 @@ def _train(
                 )
         d.barrier()
         source = make_source(data, seed, buckets, objects=objects > 0, levels=levels)  # bad data fails before loading
-        if workers < 0:
-            raise ValueError(f"--workers {workers}: must be 0 (in line) or more")
-        if echo < 1:
-            raise ValueError(f"--echo {echo}: must be at least 1")
-        if time_limit is not None and not time_limit > 0:
-            raise ValueError(f"--time-limit {time_limit}: must be a positive number of seconds")
         if workers:
             source = ParallelSource(source, workers)
         if image_batch and not hasattr(source, "bucket_at"):
