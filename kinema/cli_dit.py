@@ -82,6 +82,10 @@ def train_dit_cmd(
             help="Stop after this many seconds of training, with a checkpoint and OUT/final; --resume goes on.",
         ),
     ] = None,
+    stop_at: Annotated[
+        int | None,
+        typer.Option("--stop-at", help="Stop after this step of the --steps schedule (a --time-limit by steps)."),
+    ] = None,
     checkpointing: Annotated[bool, typer.Option("--checkpointing", help="Activation checkpointing per block.")] = False,
     compile: Annotated[bool, typer.Option("--compile", help="torch.compile each block.")] = False,
     bf16: Annotated[bool, typer.Option("--bf16", help="bf16 autocast on CPU too (always on a GPU).")] = False,
@@ -132,7 +136,7 @@ def train_dit_cmd(
     kw = dict(lr=lr, warmup=warmup, every=every, seed=seed, text=text, text_dropout=text_dropout)
     kw.update(checkpointing=checkpointing, compile=compile, bf16=bf16, init=init, context_noise=context_noise)
     kw.update(prefetch=prefetch, val_batches=val_batches, objects=objects, image_batch=image_batch, workers=workers)
-    kw.update(echo=echo, time_limit=time_limit)
+    kw.update(echo=echo, time_limit=time_limit, stop_at=stop_at)
     if levels is not None:
         try:
             kw["levels"] = tuple(int(v) for v in levels.split(","))
@@ -144,7 +148,7 @@ def train_dit_cmd(
         fail(str(e))
     done = json.loads((run / "checkpoint" / "state.json").read_text())["step"]
     if done < steps:
-        typer.echo(f"stopped at the time limit after step {done} of {steps}; --resume goes on")
+        typer.echo(f"stopped after step {done} of {steps}; --resume goes on")
     typer.echo(f"trained: {run / 'final'} (log {run / 'log.jsonl'}, curve {run / 'loss_curve.png'})")
 
 

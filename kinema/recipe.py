@@ -150,7 +150,7 @@ def train_default(
             init = Path(from_assets) / "dit"
             continue
         here = run / name
-        if not _finished(here, stage["steps"]):
+        if not _finished(here, stage.get("stop_at", stage["steps"])):
             preset, steps, batch = stage.pop("preset"), stage.pop("steps"), stage.pop("batch")
             if init is not None:
                 stage["init"] = str(init)

@@ -412,13 +412,17 @@ def test_echo_serves_each_batch_for_steps_in_a_row(vae_dir, tmp_path, baseline):
         train_dit("tiny", vae_dir, "world", tmp_path / "z", steps=1, batch=2, echo=0, **KW)
 
 
-def test_time_limit_stops_with_a_checkpoint_and_resume_goes_on_exactly(vae_dir, tmp_path, baseline):
+def test_time_limit_and_stop_at_stop_with_a_checkpoint_and_resume_goes_on_exactly(vae_dir, tmp_path, baseline):
     run = tmp_path / "t"
     train_dit("tiny", vae_dir, "world", run, steps=4, batch=4, time_limit=1e-6, **KW)
     assert json.loads((run / "checkpoint" / "state.json").read_text())["step"] == 1
     assert (run / "final" / "model.safetensors").is_file() and len(losses(run)) == 1
+    train_dit("tiny", vae_dir, "world", run, steps=4, batch=4, resume=True, stop_at=3, **KW)
+    assert json.loads((run / "checkpoint" / "state.json").read_text())["step"] == 3
     train_dit("tiny", vae_dir, "world", run, steps=4, batch=4, resume=True, **KW)
     assert losses(run) == losses(baseline)
+    with pytest.raises(ValueError, match="--stop-at 5"):
+        train_dit("tiny", vae_dir, "world", tmp_path / "z", steps=4, batch=4, stop_at=5, **KW)
 
 
 def test_cli_levels_errors(tmp_path):

@@ -302,6 +302,7 @@ def _train(
     workers: int = 0,
     echo: int = 1,
     time_limit: float | None = None,
+    stop_at: int | None = None,
     grad_clip: float = 1.0,
     checkpointing: bool = False,
     compile: bool = False,
@@ -330,6 +331,8 @@ def _train(
             raise ValueError(f"--echo {echo}: must be at least 1")
         if time_limit is not None and not time_limit > 0:
             raise ValueError(f"--time-limit {time_limit}: must be a positive number of seconds")
+        if stop_at is not None and not 0 < stop_at <= steps:
+            raise ValueError(f"--stop-at {stop_at}: must be a step in 1..{steps} (of the --steps schedule)")
         if objects < 0 or (objects > 0 and data != "world"):
             raise ValueError(f"--object-weight {objects:g}: must be 0 or more, and needs --data world (its masks)")
         cfg = config or dit_preset(preset)
@@ -461,6 +464,7 @@ def _train(
             done = step + 1
             if time_limit is not None and not stopped:  # every process stops at the same step
                 stopped = bool(d.mean(float(time.perf_counter() - began > time_limit)) > 0)
+            stopped = stopped or done == stop_at
             checkpoint = done % every == 0 or done == steps or stopped
             esd = ema.full() if checkpoint else None  # collective
             ema_model = _as_model(cfg, esd, dev) if checkpoint and d.main else None
