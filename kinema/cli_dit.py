@@ -119,14 +119,6 @@ def train_dit_cmd(
             "--steps, --batch, --every and --nproc must be at least 1, --warmup and --val-batches 0 or more and --lr "
             "positive"
         )
-    if workers < 0:
-        fail(f"--workers {workers}: must be 0 (in line) or more")
-    if echo < 1:
-        fail(f"--echo {echo}: must be at least 1")
-    if time_limit is not None and not time_limit > 0:
-        fail(f"--time-limit {time_limit}: must be a positive number of seconds")
-    if image_batch is not None and image_batch < 1:
-        fail(f"--image-batch {image_batch}: must be at least 1")
     if not 0 <= text_dropout < 1:
         fail(f"--text-dropout {text_dropout}: must be in [0, 1)")
     if not 0 <= context_noise < 1:

@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 
 from kinema.cli import app
 from kinema.eval.grounding import GROUPS, PLACES, eval_grounding, prompt_sets
-from kinema.world.caption import _PHRASES
+from kinema.world.caption import place_phrases
 from kinema.world.vocab import COLORS
 
 runner = CliRunner()
@@ -31,8 +31,7 @@ def test_each_variant_changes_only_its_word_group():
             else:  # one word: "red" -> "blue", "star" -> "ring", "small" -> "medium-sized"
                 assert len(old) == len(new) == 1
     # places are worded as the world's captions word them
-    wordings = {p.format(r=r) for kind in ("center", "side", "edge", "corner") for p in _PHRASES[kind] for r in PLACES}
-    assert set(PLACES.values()) <= wordings
+    assert all(PLACES[r] in place_phrases(r) for r in PLACES)
 
 
 class ColourOnly:

@@ -16,14 +16,14 @@ from pathlib import Path
 import numpy as np
 
 from ..io import write_contact_sheet_rows
-from ..world.caption import _PHRASES, SIZE_WORDS, place_kind
+from ..world.caption import SIZE_WORDS, place_kind, place_phrases
 from ..world.vocab import BACKGROUND_COLORS, COLORS, REGIONS, SHAPES
 
 GROUPS = ("color", "shape", "size", "position")
 SIZES = tuple(SIZE_WORDS)
 # Where the object is, in one of the world captions' own wordings ("in the upper left corner", "at the top")
 _WORDING = {"center": 0, "side": 0, "edge": 0, "corner": 1}
-PLACES = {r: _PHRASES[place_kind(r)][_WORDING[place_kind(r)]].format(r=r) for r in REGIONS}
+PLACES = {r: place_phrases(r)[_WORDING[place_kind(r)]] for r in REGIONS}
 
 
 def grounding_prompt(background: str, size: str, color: str, shape: str, place: str) -> str:

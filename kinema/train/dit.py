@@ -359,8 +359,11 @@ def _train(
         if image_batch and not hasattr(source, "bucket_at"):
             raise ValueError("--image-batch sizes the steps of image buckets: it needs world or manifest data")
 
-        def step_batch(s: int) -> int:  # a step of an image bucket (1 frame) takes image_batch examples
-            return image_batch if image_batch and source.bucket_at(s // echo)[2] == 1 else batch
+        def data_batch(ds: int) -> int:  # loaded batch ds; one of an image bucket (1 frame) has image_batch examples
+            return image_batch if image_batch and source.bucket_at(ds)[2] == 1 else batch
+
+        def step_batch(step: int) -> int:  # with echo, step serves loaded batch step // echo
+            return data_batch(step // echo)
 
         for n in {batch, image_batch or batch}:
             d.shard(n)  # each must split evenly over the processes
@@ -404,7 +407,7 @@ def _train(
             settings.update(seed=seed, text=text, text_dropout=text_dropout, cond_p=cond_p, lr=lr, warmup=warmup)
             settings.update(nproc=d.world, parallel=parallel, init=init, context_noise=context_noise, objects=objects)
             settings.update(levels=list(levels) if levels else None, image_batch=image_batch, workers=workers)
-            settings.update(echo=echo)
+            settings.update(echo=echo, stop_at=stop_at)
             atomic_write_text(run / "config.json", json.dumps(settings, indent=1))
             truncate_log(run, start)  # a killed run logged past its checkpoint
         d.barrier()
@@ -423,9 +426,7 @@ def _train(
         # With echo, each loaded batch serves `echo` steps in a row, each with its own times, noise, masks and text
         # dropout (data echoing): where loading is slower than a step (a GPU fed by rendering), the steps go on.
         batches = Prefetch(
-            lambda ds: _load(
-                source(ds, step_batch(ds * echo), d.shard(step_batch(ds * echo))), vae_model, encoder, dev, objects
-            ),
+            lambda ds: _load(source(ds, data_batch(ds), d.shard(data_batch(ds))), vae_model, encoder, dev, objects),
             -(-steps // echo),
             prefetch,
         )
@@ -433,10 +434,10 @@ def _train(
         for step in range(start, steps):
             t0 = time.perf_counter()
             gens = [example_generator(seed, step, i) for i in d.shard(step_batch(step))]
-            if held[0] != step // echo:
+            fresh = held[0] != step // echo  # a newly loaded batch (its cut prompts count once)
+            if fresh:
                 held = step // echo, batches(step // echo)
             x0, txt, tmask, cut, weight = _prepare(held[1], null, gens, text_dropout)
-            cut = cut if step % echo == 0 or step == start else 0
             for g in opt.param_groups:
                 g["lr"] = lr_at(step, lr, warmup, steps)
             seq = tokens_of(x0, cfg.patch)
@@ -458,7 +459,7 @@ def _train(
                 torch.cuda.synchronize()
             tokens_per_s = step_batch(step) * seq / (time.perf_counter() - t0)
             mfu = core.flops_per_token(seq, txt.shape[1]) * tokens_per_s / (peak * d.world) if peak else None
-            cut_total += round(d.mean(cut) * d.world)
+            cut_total += round(d.mean(cut if fresh else 0) * d.world)
             row = dict(step=step, loss=value, grad_norm=gnorm, lr=opt.param_groups[0]["lr"], tokens_per_s=tokens_per_s)
             row.update(mfu=mfu, shape=list(x0.shape[2:]), batch=step_batch(step), prompts_cut=cut_total)
             done = step + 1
@@ -480,7 +481,7 @@ def _train(
                     batches.settle()
                     _samples(run, ema_model, vae_model, encoder, source, seed, done, dev, sample_steps)
                 d.barrier()
-            if stopped:  # the time limit: checkpointed above, so --resume goes on from here
+            if stopped:  # the time limit or stop_at: checkpointed above, so --resume goes on from here
                 break
         bar.stop()
         final = ema.full()

@@ -175,6 +175,11 @@ def place_kind(region: str) -> str:
     )
 
 
+def place_phrases(region: str) -> tuple[str, ...]:
+    """The wordings captions give a region of the view ("in the upper left", "in the upper left corner", ...)."""
+    return tuple(p.format(r=region) for p in _PHRASES[place_kind(region)])
+
+
 def describe_position(
     obj: Obj, others: list[Obj], names: dict[str, str], span_x: float, span_y: float, rng: random.Random
 ) -> str | None:
