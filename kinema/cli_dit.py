@@ -51,6 +51,14 @@ def train_dit_cmd(
             "the object's words carry most of the loss.",
         ),
     ] = None,
+    plain: Annotated[
+        float,
+        typer.Option(
+            "--plain",
+            help="Fraction of level-1 world scenes drawn as a red object on charcoal: on one palette, place words "
+            "lower the loss by themselves, so a small model learns them, then keeps them on every colour.",
+        ),
+    ] = 0.0,
     image_batch: Annotated[
         int | None,
         typer.Option(
@@ -128,7 +136,7 @@ def train_dit_cmd(
     kw = dict(lr=lr, warmup=warmup, every=every, seed=seed, text=text, text_dropout=text_dropout)
     kw.update(checkpointing=checkpointing, compile=compile, bf16=bf16, init=init, context_noise=context_noise)
     kw.update(prefetch=prefetch, val_batches=val_batches, objects=objects, image_batch=image_batch, workers=workers)
-    kw.update(echo=echo, time_limit=time_limit, stop_at=stop_at)
+    kw.update(echo=echo, time_limit=time_limit, stop_at=stop_at, plain=plain)
     if levels is not None:
         try:
             kw["levels"] = tuple(int(v) for v in levels.split(","))

@@ -204,6 +204,21 @@ def test_without_frame_pos_an_even_input_gives_an_even_output_and_with_it_not():
     assert spread(perturbed(DiTConfig(**{**TINY.__dict__, "frame_pos": True}))(even, t, text, mask)) > 1e-2
 
 
+def test_a_new_dits_frame_positions_start_as_strong_as_a_noise_patchs_embedding():
+    """A place vector that starts at zero stays weak next to the patch embedding and goes unused; a new DiT's starts
+    at about the size of a noise patch's embedding, and only a grown one (load_weights) starts at zero."""
+    from kinema.models.dit import FRAME_POS_FREQS, FRAME_POS_STD, preset
+    from kinema.models.layers import frame_position
+
+    torch.manual_seed(0)
+    model = DiT(preset("tiny"))
+    assert abs(model.pos_embed.weight.std().item() - FRAME_POS_STD) < 0.02
+    place = model.pos_embed(frame_position(8, 8, FRAME_POS_FREQS))
+    place = (place - place.mean(0)).norm(dim=-1).mean()
+    noise = model.x_embed(torch.randn(64, model.config.patch_dim)).norm(dim=-1).mean()
+    assert 0.5 < place / noise < 2
+
+
 @torch.no_grad()
 def test_load_weights_grows_frame_pos_at_zero_and_keeps_the_function():
     old = perturbed(TINY)

@@ -372,6 +372,36 @@ def test_an_image_is_its_scenes_first_frame_where_the_caption_places_things():
         assert len(frames) > 1 and torch.equal(got.frames[i], to_tensor(frames[:1]))
 
 
+def test_plain_draws_level_one_scenes_in_one_palette_captions_and_all():
+    from kinema.train.dit_data import PLAIN, WorldClips, make_source
+    from kinema.world.vocab import BACKGROUND_COLORS, COLORS
+
+    def scenes(source, n=24):
+        return [source.scene(np.random.default_rng([5, 0, i]), 32, 32, 1) for i in range(n)]
+
+    world, plain = WorldClips(5, levels=(1,)), WorldClips(5, levels=(1,), plain=1.0)
+    got = plain(0, 4, range(4))
+    for caption, frame in zip(got.captions, got.frames):
+        words = caption.lower()
+        assert "charcoal" in words or "background" not in words
+        assert not any(c in words for c in COLORS if c != PLAIN[0])
+        # the background is charcoal and the object's pixels are red
+        rgb = {tuple(int(v) for v in px) for px in (frame.permute(1, 2, 3, 0).reshape(-1, 3) * 127.5 + 127.5).round()}
+        assert any(max(abs(a - b) for a, b in zip(px, BACKGROUND_COLORS[PLAIN[1]])) <= 2 for px in rgb)
+        assert any(max(abs(a - b) for a, b in zip(px, COLORS[PLAIN[0]])) <= 2 for px in rgb)
+    recoloured = [s for s in scenes(plain) if s.shots[0].objects and s.shots[0].objects[0].color == PLAIN[0]]
+    assert len(recoloured) == 24 and all(s.shots[0].background.colors == [PLAIN[1]] for s in recoloured)
+    assert len({s.shots[0].objects[0].color for s in scenes(world)}) > 3  # off: the world's colours
+    half = [s.shots[0].background.colors == [PLAIN[1]] for s in scenes(WorldClips(5, levels=(1,), plain=0.5), 64)]
+    assert 16 < sum(half) < 48
+    busy = scenes(WorldClips(5, levels=(3,), plain=1.0), 8)  # other levels keep their colours
+    assert len({o.color for s in busy for o in s.shots[0].objects}) > 2
+    with pytest.raises(ValueError, match="--plain 1.5"):
+        WorldClips(5, plain=1.5)
+    with pytest.raises(ValueError, match="needs --data world"):
+        make_source("clips.csv", plain=0.5)
+
+
 def test_image_batch_sizes_the_steps_of_image_buckets_only(vae_dir, tmp_path, baseline):
     run = tmp_path / "img"
     train_dit("tiny", vae_dir, "world", run, steps=8, batch=2, image_batch=6, **KW)

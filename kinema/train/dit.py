@@ -298,6 +298,7 @@ def _train(
     context_noise: float = 0.0,
     objects: float = 0.0,
     levels: tuple[int, ...] | None = None,
+    plain: float = 0.0,
     image_batch: int | None = None,
     workers: int = 0,
     echo: int = 1,
@@ -353,7 +354,8 @@ def _train(
                     f"--preset {prev.get('preset')}, or choose another --out"
                 )
         d.barrier()
-        source = make_source(data, seed, buckets, objects=objects > 0, levels=levels)  # bad data fails before loading
+        # bad data fails before loading
+        source = make_source(data, seed, buckets, objects=objects > 0, levels=levels, plain=plain)
         if workers:
             source = ParallelSource(source, workers)
         if image_batch and not hasattr(source, "bucket_at"):
@@ -406,7 +408,8 @@ def _train(
             settings = dict(preset=preset, dit=dataclasses.asdict(cfg), vae=vae, data=data, steps=steps, batch=batch)
             settings.update(seed=seed, text=text, text_dropout=text_dropout, cond_p=cond_p, lr=lr, warmup=warmup)
             settings.update(nproc=d.world, parallel=parallel, init=init, context_noise=context_noise, objects=objects)
-            settings.update(levels=list(levels) if levels else None, image_batch=image_batch, workers=workers)
+            settings.update(levels=list(levels) if levels else None, plain=plain, image_batch=image_batch)
+            settings.update(workers=workers)
             settings.update(echo=echo, stop_at=stop_at)
             atomic_write_text(run / "config.json", json.dumps(settings, indent=1))
             truncate_log(run, start)  # a killed run logged past its checkpoint

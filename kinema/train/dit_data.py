@@ -23,6 +23,7 @@ from ..io import read_video
 from .videos import WORLD_BUCKETS, small_object_map, to_tensor
 
 LEVELS = (1, 2, 3, 4)  # the world's scene levels (kinema.world.sample)
+PLAIN = ("red", "charcoal")  # the `plain` palette: every object's colour, the background's
 
 # (width, height, frames, weight) for real footage on a GPU: square, landscape and portrait.
 MANIFEST_BUCKETS = ((256, 256, 17, 1.0), (320, 192, 17, 1.0), (192, 320, 17, 1.0))
@@ -69,7 +70,13 @@ class WorldClips:
     recaption style and the way users type work. With `objects`, each clip also carries its small-object map (the
     renderer knows which pixel shows which object), for a loss that weighs small shapes up. `levels` are the world
     levels scenes are drawn from, evenly (all four by default; (1,) alone is one object on a plain background, a
-    curriculum where the object's words carry most of the loss)."""
+    curriculum where the object's words carry most of the loss).
+
+    `plain` is the fraction of level-1 scenes (one object on a solid background) recoloured to one palette, a red
+    object on charcoal (`PLAIN`), captions and all. With the world's colours, knowing only where an object is does
+    not lower the loss: over all colour pairs the mean image at "upper left" is the mean image anywhere, so place
+    words pay off only once bound to the colour words, and a small DiT learns them very slowly. On one palette they
+    pay off alone, and what is learnt there carries over to every colour."""
 
     def __init__(
         self,
@@ -79,11 +86,14 @@ class WorldClips:
         short_p: float = 0.3,
         objects: bool = False,
         levels: tuple[int, ...] = LEVELS,
+        plain: float = 0.0,
     ):
         if not levels or not set(levels) <= set(LEVELS):
             raise ValueError(f"--levels {','.join(map(str, levels))}: choose among {', '.join(map(str, LEVELS))}")
+        if not 0.0 <= plain <= 1.0:
+            raise ValueError(f"--plain {plain}: must be a fraction in [0, 1]")
         self.seed, self.buckets, self.fps, self.short_p, self.objects = seed, buckets, fps, short_p, objects
-        self.levels = tuple(levels)
+        self.levels, self.plain = tuple(levels), plain
 
     def bucket_at(self, step: int) -> tuple:
         """The (width, height, frames, weight) bucket of step `step`'s batch."""
@@ -96,7 +106,13 @@ class WorldClips:
 
         seconds = t / self.fps if t > 1 else float(r.choice([2.0, 3.0, 4.0]))
         level = self.levels[int(r.integers(0, len(self.levels)))]  # all four levels: the stream of earlier stages
-        return sample_scene(r, level, w, h, seconds=seconds, fps=self.fps)
+        scene = sample_scene(r, level, w, h, seconds=seconds, fps=self.fps)
+        if self.plain > 0 and level == 1 and r.random() < self.plain:
+            for shot in scene.shots:
+                shot.background.kind, shot.background.colors = "solid", [PLAIN[1]]
+                for obj in shot.objects:
+                    obj.color = PLAIN[0]
+        return scene
 
     def __call__(self, step: int, batch: int, indices: range) -> Examples:
         from ..world.caption import dense_caption, short_prompt
@@ -253,13 +269,23 @@ def _is_cache(path: Path) -> bool:
     return is_cache(path)
 
 
-def make_source(data: str, seed: int = 0, buckets=None, objects: bool = False, levels: tuple[int, ...] | None = None):
+def make_source(
+    data: str,
+    seed: int = 0,
+    buckets=None,
+    objects: bool = False,
+    levels: tuple[int, ...] | None = None,
+    plain: float = 0.0,
+):
     """'world', a manifest CSV, or a latent cache folder -> a source (see the module docstring); `objects`: the
-    world's clips carry their small-object maps too; `levels`: the world levels drawn from (default all)."""
+    world's clips carry their small-object maps too; `levels`: the world levels drawn from (default all); `plain`:
+    the fraction of level-1 scenes in one palette (WorldClips)."""
     if data == "world":
-        return WorldClips(seed, buckets or WORLD_BUCKETS, objects=objects, levels=tuple(levels or LEVELS))
+        return WorldClips(seed, buckets or WORLD_BUCKETS, objects=objects, levels=tuple(levels or LEVELS), plain=plain)
     if levels:
         raise ValueError("--levels picks world scenes: it needs --data world")
+    if plain:
+        raise ValueError("--plain recolours world scenes: it needs --data world")
     p = Path(data)
     if p.is_dir() and _is_cache(p):
         return CachedSource(p, seed)
