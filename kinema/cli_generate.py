@@ -266,8 +266,10 @@ def eval_grounding(
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object instead of a table.")] = False,
 ) -> None:
     """Does the model listen to colour, shape, size and position words? Mean pixel change (0-255) of a
-    text-to-image when one word group of the prompt changes, beside the change when only the seed does."""
+    text-to-image when one word group of the prompt changes, beside the change when only the seed does; and
+    loss_gap, how much the DiT's loss on the prompt's rendered still rises when the group's words change."""
     from kinema.eval.grounding import eval_grounding as run_eval
+    from kinema.eval.grounding import loss_gaps
     from kinema.io import atomic_write_text
 
     if n < 1:
@@ -276,6 +278,7 @@ def eval_grounding(
         fail(f"--out '{out}': exists and is not a folder")
     pipe = load_pipeline(model, safety=False)  # the prompts are kinema's own
     result = run_eval(pipe, n=n, seed=seed, out=out, progress=not as_json)
+    result["loss_gap"] = loss_gaps(pipe, n=n, seed=seed)
     atomic_write_text(out / "grounding.json", json.dumps(result, indent=1) + "\n")
     report(result, as_json, f"grounding (sheet: {out / 'grounding.png'})")
 

@@ -31,8 +31,8 @@ def test_pack_puts_minilm_in_float16_behind_the_same_api(tmp_path):
 def test_device_train_dry_run_on_cpu_brings_back_half_weights_and_its_log(tmp_path):
     out = subprocess.run(
         [sys.executable, str(ROOT / "scripts" / "device_train.py"), "--device", "cpu", "--steps", "2", "--batch", "2",
-         "--image-batch", "2", "--workers", "1", "--echo", "2", "--plain", "0.5", "--seconds", "600", "--run", str(tmp_path / "run"),
-         "--out", str(tmp_path / "out")],
+         "--image-batch", "2", "--workers", "1", "--echo", "2", "--plain", "0.5", "--seconds", "600",
+         "--run", str(tmp_path / "run"), "--out", str(tmp_path / "out")],
         capture_output=True, text=True,
     )  # fmt: skip
     assert out.returncode == 0, out.stderr[-2000:]

@@ -6,6 +6,10 @@ at the same seed: the mean absolute pixel difference (0-255). Beside it stands h
 seed alone, the scale of "everything moved". A model that grounds a word group moves pixels when those words change;
 one that ignores them gives a change near 0 however long it trains. It runs in about a minute on a CPU, so it can
 follow a training run where the judge's categories (which need hundreds of clips) cannot.
+
+`loss_gaps` asks the same of the DiT without sampling: it renders each base prompt's scene, noises its latent, and
+measures how much the flow loss rises when the prompt says something else. A word the model uses raises it; one it
+ignores leaves it as it was. It takes seconds and sees a word being learnt long before the images show it.
 """
 
 from __future__ import annotations
@@ -14,10 +18,15 @@ import time
 from pathlib import Path
 
 import numpy as np
+import torch
 
+from .. import flow
 from ..io import write_contact_sheet_rows
+from ..train.videos import to_tensor
 from ..world.caption import SIZE_WORDS, place_kind, place_phrases
-from ..world.vocab import BACKGROUND_COLORS, COLORS, REGIONS, SHAPES
+from ..world.render import render
+from ..world.scene import Background, Obj, Scene, Shot
+from ..world.vocab import BACKGROUND_COLORS, COLORS, REGIONS, SHAPES, region_bounds
 
 GROUPS = ("color", "shape", "size", "position")
 SIZES = tuple(SIZE_WORDS)
@@ -34,20 +43,65 @@ def grounding_prompt(background: str, size: str, color: str, shape: str, place: 
     )
 
 
-def prompt_sets(n: int, seed: int) -> list[dict[str, str]]:
-    """`n` base prompts, each with one variant per word group (that group's words changed, the rest kept)."""
+def word_sets(n: int, seed: int) -> list[dict[str, dict[str, str]]]:
+    """`n` base word choices (background, size, color, shape, position), each with one variant per word group (that
+    group's word changed, the rest kept)."""
     rng = np.random.default_rng([seed, 2417])
     choices = {"color": tuple(COLORS), "shape": SHAPES, "size": SIZES, "position": REGIONS}
     out = []
     for _ in range(n):
         base = {k: str(rng.choice(v)) for k, v in choices.items()}
-        bg = str(rng.choice(list(BACKGROUND_COLORS)))
-        item = {"base": grounding_prompt(bg, base["size"], base["color"], base["shape"], base["position"])}
+        base["background"] = str(rng.choice(list(BACKGROUND_COLORS)))
+        item = {"base": base}
         for group in GROUPS:
-            other = dict(base, **{group: str(rng.choice([v for v in choices[group] if v != base[group]]))})
-            item[group] = grounding_prompt(bg, other["size"], other["color"], other["shape"], other["position"])
+            item[group] = dict(base, **{group: str(rng.choice([v for v in choices[group] if v != base[group]]))})
         out.append(item)
     return out
+
+
+def _prompt(words: dict[str, str]) -> str:
+    return grounding_prompt(words["background"], words["size"], words["color"], words["shape"], words["position"])
+
+
+def prompt_sets(n: int, seed: int) -> list[dict[str, str]]:
+    """`n` base prompts, each with one variant per word group (that group's words changed, the rest kept)."""
+    return [{k: _prompt(words) for k, words in item.items()} for item in word_sets(n, seed)]
+
+
+def still_scene(words: dict[str, str], width: int, height: int, fps: float) -> Scene:
+    """The scene a base prompt describes: one still object at the centre of its region, on a flat background."""
+    unit = min(width, height)
+    x0, x1, y0, y1 = region_bounds(words["position"], width / unit, height / unit)
+    obj = Obj("a", words["shape"], words["color"], words["size"], (x0 + x1) / 2, (y0 + y1) / 2)
+    shot = Shot(2.0, background=Background("solid", [words["background"]]), objects=[obj])
+    return Scene("grounding", width, height, fps, [shot])
+
+
+LOSS_TIMES = (0.7, 0.97)  # where the layout is still open (0.97) and where it is half drawn (0.7)
+
+
+@torch.no_grad()
+def loss_gaps(pipe, n: int = 24, seed: int = 0, times: tuple[float, ...] = LOSS_TIMES) -> dict[str, float]:
+    """For each word group, the DiT's flow loss (velocity MSE) on the base prompt's rendered still with the group's
+    words changed, minus the loss with the base prompt, at the same noise; the mean over `n` prompts and `times`.
+    About 0 for words the model ignores; the better it uses them, the larger."""
+    if n < 1:
+        raise ValueError(f"n {n}: must be at least 1")
+    w, h = (int(v) for v in pipe.config.sizes[0].split("x"))
+    gaps: dict[str, list[float]] = {g: [] for g in GROUPS}
+    gen = torch.Generator().manual_seed(seed)
+    for item in word_sets(n, seed):
+        frame = render(still_scene(item["base"], w, h, pipe.config.fps[0]))[:1]
+        x0 = pipe.scale(pipe.vae.encode(to_tensor(frame)[None].to(pipe.device)))
+        text, mask = pipe.encode_text([_prompt(item[k]) for k in ("base", *GROUPS)])
+        for t in times:
+            noise = torch.randn(x0.shape, generator=gen).to(x0)
+            xt = flow.path(x0, noise, t).expand(len(GROUPS) + 1, -1, -1, -1, -1)
+            v = pipe.dit(xt, torch.full((len(GROUPS) + 1,), t, device=x0.device), text, mask).float()
+            loss = ((v - flow.velocity_target(x0, noise)) ** 2).mean(dim=(1, 2, 3, 4))
+            for g, value in zip(GROUPS, loss[1:] - loss[0]):
+                gaps[g].append(float(value))
+    return {g: round(float(np.mean(v)), 6) for g, v in gaps.items()}
 
 
 def eval_grounding(pipe, n: int = 24, seed: int = 0, out: Path | None = None, progress: bool = True) -> dict:
