@@ -59,6 +59,14 @@ def train_dit_cmd(
             "lower the loss by themselves, so a small model learns them, then keeps them on every colour.",
         ),
     ] = 0.0,
+    time_mean: Annotated[
+        float,
+        typer.Option(
+            "--time-mean",
+            help="Mean of the logit-normal training times (0 = SD3's); above 0 trains more near noise, where the "
+            "layout is decided.",
+        ),
+    ] = 0.0,
     image_batch: Annotated[
         int | None,
         typer.Option(
@@ -136,7 +144,7 @@ def train_dit_cmd(
     kw = dict(lr=lr, warmup=warmup, every=every, seed=seed, text=text, text_dropout=text_dropout)
     kw.update(checkpointing=checkpointing, compile=compile, bf16=bf16, init=init, context_noise=context_noise)
     kw.update(prefetch=prefetch, val_batches=val_batches, objects=objects, image_batch=image_batch, workers=workers)
-    kw.update(echo=echo, time_limit=time_limit, stop_at=stop_at, plain=plain)
+    kw.update(echo=echo, time_limit=time_limit, stop_at=stop_at, plain=plain, time_mean=time_mean)
     if levels is not None:
         try:
             kw["levels"] = tuple(int(v) for v in levels.split(","))

@@ -482,3 +482,22 @@ def test_a_run_begun_before_frame_positions_resumes_without_them(baseline, vae_d
     other = dict(KW, config=DiTConfig(**{**TINY.__dict__, "depth": 3, "frame_pos": True}))
     with pytest.raises(ValueError, match="another shape"):
         train_dit("tiny", vae_dir, "world", run, steps=6, batch=4, resume=True, **other)
+
+
+def test_time_mean_moves_the_training_times_towards_noise(vae_dir, tmp_path):
+    seen = []
+
+    class Spy(torch.nn.Module):
+        def forward(self, x, t, text, mask):
+            seen.append(t[:, -1])  # the last latent frame is never a condition (cond_p = 0 anyway)
+            return torch.zeros_like(x)
+
+    x0, text = torch.zeros(256, 6, 1, 4, 4), torch.zeros(256, 3, 8)
+    for mean in (0.0, 1.5):
+        gens = [torch.Generator().manual_seed(i) for i in range(256)]
+        flow_matching_loss(Spy(), x0, text, None, gens, 0.0, 16, time_mean=mean)
+    assert torch.equal(seen[0], seen[0].clamp(0, 1)) and seen[1].mean() > seen[0].mean() + 0.15
+    assert (seen[1] > 0.8).float().mean() > 2 * (seen[0] > 0.8).float().mean()
+    with pytest.raises(ValueError, match="--time-mean 5"):
+        train_dit("tiny", vae_dir, "world", tmp_path / "z", steps=1, batch=2, time_mean=5.0, **KW)
+    assert not (tmp_path / "z").exists()

@@ -74,14 +74,17 @@ def flow_matching_loss(
     tokens: int,
     context_noise=0.0,
     weight: Tensor | None = None,
+    time_mean: float = 0.0,
 ):
     """The rectified-flow loss of a batch of latents x0 (B, C, T, H, W) of `tokens` tokens each, one generator
     per example. With context_noise > 0 the conditioning frames are themselves noised to a small time (told to the
     model through their per-frame t), so that at inference a window conditioned on frames the model made itself,
     artefacts and all, is not out of distribution (noise augmentation of the condition, as in SVD and CogVideoX).
-    `weight` (B, 1, T, H, W) weighs latent positions (`latent_weights`)."""
+    `weight` (B, 1, T, H, W) weighs latent positions (`latent_weights`). `time_mean` moves the logit-normal times
+    towards noise (> 0), where the layout is decided and the prompt's place and shape words matter most."""
     b, _, frames = x0.shape[:3]
-    t = flow.shift_timesteps(torch.cat([flow.sample_timesteps(1, g) for g in gens]), flow.token_shift(tokens))
+    t = torch.cat([flow.sample_timesteps(1, g, mean=time_mean) for g in gens])
+    t = flow.shift_timesteps(t, flow.token_shift(tokens))
     clean = torch.stack([flow.task_frames(draw_task(g, frames, cond_p), frames, g) for g in gens])
     noise = torch.stack([torch.randn(x0.shape[1:], generator=g) for g in gens]).to(x0)
     t_f = flow.frame_timesteps(t, clean, context_levels(gens, context_noise)).to(x0)  # (B, T): the condition's t
@@ -299,6 +302,7 @@ def _train(
     objects: float = 0.0,
     levels: tuple[int, ...] | None = None,
     plain: float = 0.0,
+    time_mean: float = 0.0,
     image_batch: int | None = None,
     workers: int = 0,
     echo: int = 1,
@@ -334,6 +338,8 @@ def _train(
             raise ValueError(f"--time-limit {time_limit}: must be a positive number of seconds")
         if stop_at is not None and not 0 < stop_at <= steps:
             raise ValueError(f"--stop-at {stop_at}: must be a step in 1..{steps} (of the --steps schedule)")
+        if not -3.0 <= time_mean <= 3.0:  # sigmoid(3 + z) is above 0.95 for most draws: nothing left to learn near data
+            raise ValueError(f"--time-mean {time_mean}: must be in [-3, 3]")
         if objects < 0 or (objects > 0 and data != "world"):
             raise ValueError(f"--object-weight {objects:g}: must be 0 or more, and needs --data world (its masks)")
         cfg = config or dit_preset(preset)
@@ -409,7 +415,7 @@ def _train(
             settings.update(seed=seed, text=text, text_dropout=text_dropout, cond_p=cond_p, lr=lr, warmup=warmup)
             settings.update(nproc=d.world, parallel=parallel, init=init, context_noise=context_noise, objects=objects)
             settings.update(levels=list(levels) if levels else None, plain=plain, image_batch=image_batch)
-            settings.update(workers=workers)
+            settings.update(workers=workers, time_mean=time_mean)
             settings.update(echo=echo, stop_at=stop_at)
             atomic_write_text(run / "config.json", json.dumps(settings, indent=1))
             truncate_log(run, start)  # a killed run logged past its checkpoint
@@ -445,7 +451,7 @@ def _train(
                 g["lr"] = lr_at(step, lr, warmup, steps)
             seq = tokens_of(x0, cfg.patch)
             with autocast:
-                loss = flow_matching_loss(model, x0, txt, tmask, gens, cond_p, seq, context_noise, weight)
+                loss = flow_matching_loss(model, x0, txt, tmask, gens, cond_p, seq, context_noise, weight, time_mean)
             value = d.mean(loss.item())
             if not math.isfinite(value):
                 bar.stop()
