@@ -59,6 +59,14 @@ def train_dit_cmd(
             "lower the loss by themselves, so a small model learns them, then keeps them on every colour.",
         ),
     ] = 0.0,
+    placed: Annotated[
+        float,
+        typer.Option(
+            "--placed",
+            help="Fraction of level-1 world scenes drawn with the object clearly in one region, captioned densely, "
+            "so that the caption names its place.",
+        ),
+    ] = 0.0,
     time_mean: Annotated[
         float,
         typer.Option(
@@ -144,7 +152,7 @@ def train_dit_cmd(
     kw = dict(lr=lr, warmup=warmup, every=every, seed=seed, text=text, text_dropout=text_dropout)
     kw.update(checkpointing=checkpointing, compile=compile, bf16=bf16, init=init, context_noise=context_noise)
     kw.update(prefetch=prefetch, val_batches=val_batches, objects=objects, image_batch=image_batch, workers=workers)
-    kw.update(echo=echo, time_limit=time_limit, stop_at=stop_at, plain=plain, time_mean=time_mean)
+    kw.update(echo=echo, time_limit=time_limit, stop_at=stop_at, plain=plain, placed=placed, time_mean=time_mean)
     if levels is not None:
         try:
             kw["levels"] = tuple(int(v) for v in levels.split(","))

@@ -9,9 +9,9 @@ context noise, text dropout), at GPU batch sizes, with batches rendered by --wor
 (float16) and dit/config.json, log.jsonl, loss_curve.png and the last sample sheet. Check the result here with
 `kinema eval generate` / `kinema eval grounding` before installing it.
 
-The shipped DiT (dit_11) was trained without frame positions and does not pick place words up when taught; a DiT
-trained from scratch with them does, fast with part of its stills in one palette. So a GPU session with the time
-for it should start afresh: --init none --plain 0.5 (and a --steps schedule that fits --seconds).
+The shipped DiT (dit_11) was trained without frame positions and did not pick place words up when taught; a young DiT
+trained with them did (taught on stills in one palette first, --plain). So a GPU session with the time for it should
+start afresh: --init none (and a --steps schedule that fits --seconds).
 """
 
 from __future__ import annotations

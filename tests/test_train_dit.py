@@ -398,8 +398,26 @@ def test_plain_draws_level_one_scenes_in_one_palette_captions_and_all():
     assert len({o.color for s in busy for o in s.shots[0].objects}) > 2
     with pytest.raises(ValueError, match="--plain 1.5"):
         WorldClips(5, plain=1.5)
-    with pytest.raises(ValueError, match="needs --data world"):
+    with pytest.raises(ValueError, match="need --data world"):
         make_source("clips.csv", plain=0.5)
+
+
+def test_placed_draws_level_one_scenes_whose_dense_caption_names_the_place():
+    from kinema.train.dit_data import WorldClips
+    from kinema.world.caption import place_phrases
+    from kinema.world.vocab import REGIONS
+
+    phrases = [p for r in REGIONS for p in place_phrases(r)]
+
+    def named(source):
+        return sum(any(p in c for p in phrases) for c in source(0, 32, range(32)).captions)
+
+    buckets = ((32, 32, 1, 1.0),)
+    assert named(WorldClips(3, buckets, levels=(1,), placed=1.0)) == 32
+    assert named(WorldClips(3, buckets, levels=(1,))) < 24  # the world's own mix: many captions leave it out
+    assert named(WorldClips(3, buckets, levels=(1,), placed=1.0, plain=1.0)) == 32
+    with pytest.raises(ValueError, match="--placed -0.5"):
+        WorldClips(3, placed=-0.5)
 
 
 def test_image_batch_sizes_the_steps_of_image_buckets_only(vae_dir, tmp_path, baseline):

@@ -302,6 +302,7 @@ def _train(
     objects: float = 0.0,
     levels: tuple[int, ...] | None = None,
     plain: float = 0.0,
+    placed: float = 0.0,
     time_mean: float = 0.0,
     image_batch: int | None = None,
     workers: int = 0,
@@ -361,7 +362,7 @@ def _train(
                 )
         d.barrier()
         # bad data fails before loading
-        source = make_source(data, seed, buckets, objects=objects > 0, levels=levels, plain=plain)
+        source = make_source(data, seed, buckets, objects=objects > 0, levels=levels, plain=plain, placed=placed)
         if workers:
             source = ParallelSource(source, workers)
         if image_batch and not hasattr(source, "bucket_at"):
@@ -415,7 +416,7 @@ def _train(
             settings.update(seed=seed, text=text, text_dropout=text_dropout, cond_p=cond_p, lr=lr, warmup=warmup)
             settings.update(nproc=d.world, parallel=parallel, init=init, context_noise=context_noise, objects=objects)
             settings.update(levels=list(levels) if levels else None, plain=plain, image_batch=image_batch)
-            settings.update(workers=workers, time_mean=time_mean)
+            settings.update(workers=workers, time_mean=time_mean, placed=placed)
             settings.update(echo=echo, stop_at=stop_at)
             atomic_write_text(run / "config.json", json.dumps(settings, indent=1))
             truncate_log(run, start)  # a killed run logged past its checkpoint

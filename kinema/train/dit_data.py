@@ -76,7 +76,11 @@ class WorldClips:
     object on charcoal (`PLAIN`), captions and all. With the world's colours, knowing only where an object is does
     not lower the loss: over all colour pairs the mean image at "upper left" is the mean image anywhere, so place
     words pay off only once bound to the colour words, and a small DiT learns them very slowly. On one palette they
-    pay off alone, and what is learnt there carries over to every colour."""
+    pay off alone, and what is learnt there carries over to every colour.
+
+    `placed` is the fraction of level-1 scenes drawn again until their object lies clearly inside one region of the
+    frame, so that their dense caption (never the short prompt) names its place. A caption that does not name the
+    place teaches that it can be anywhere; when most do not, place words were not learnt at all (measured)."""
 
     def __init__(
         self,
@@ -87,13 +91,15 @@ class WorldClips:
         objects: bool = False,
         levels: tuple[int, ...] = LEVELS,
         plain: float = 0.0,
+        placed: float = 0.0,
     ):
         if not levels or not set(levels) <= set(LEVELS):
             raise ValueError(f"--levels {','.join(map(str, levels))}: choose among {', '.join(map(str, LEVELS))}")
-        if not 0.0 <= plain <= 1.0:
-            raise ValueError(f"--plain {plain}: must be a fraction in [0, 1]")
+        for name, value in (("plain", plain), ("placed", placed)):
+            if not 0.0 <= value <= 1.0:
+                raise ValueError(f"--{name} {value}: must be a fraction in [0, 1]")
         self.seed, self.buckets, self.fps, self.short_p, self.objects = seed, buckets, fps, short_p, objects
-        self.levels, self.plain = tuple(levels), plain
+        self.levels, self.plain, self.placed = tuple(levels), plain, placed
 
     def bucket_at(self, step: int) -> tuple:
         """The (width, height, frames, weight) bucket of step `step`'s batch."""
@@ -102,17 +108,26 @@ class WorldClips:
     def scene(self, r: np.random.Generator, w: int, h: int, t: int):
         """The scene behind one clip of t frames at w x h. A clip is a whole scene, so its caption describes exactly
         what the clip shows (an image: the first frame of one)."""
+        return self._draw(r, w, h, t)[0]
+
+    def _draw(self, r: np.random.Generator, w: int, h: int, t: int):
+        """(scene, whether its dense caption must be used: a `placed` draw)."""
         from ..world.sample import sample_scene
+        from ..world.vocab import region_name
 
         seconds = t / self.fps if t > 1 else float(r.choice([2.0, 3.0, 4.0]))
         level = self.levels[int(r.integers(0, len(self.levels)))]  # all four levels: the stream of earlier stages
         scene = sample_scene(r, level, w, h, seconds=seconds, fps=self.fps)
+        placed = self.placed > 0 and level == 1 and r.random() < self.placed
+        span = (w / scene.unit, h / scene.unit)
+        while placed and any(region_name(o.x, o.y, *span) is None for o in scene.shots[0].objects):
+            scene = sample_scene(r, level, w, h, seconds=seconds, fps=self.fps)
         if self.plain > 0 and level == 1 and r.random() < self.plain:
             for shot in scene.shots:
                 shot.background.kind, shot.background.colors = "solid", [PLAIN[1]]
                 for obj in shot.objects:
                     obj.color = PLAIN[0]
-        return scene
+        return scene, placed
 
     def __call__(self, step: int, batch: int, indices: range) -> Examples:
         from ..world.caption import dense_caption, short_prompt
@@ -122,13 +137,14 @@ class WorldClips:
         clips, captions, maps = [], [], []
         for i in indices:
             r = np.random.default_rng([self.seed, step, i])
-            scene = self.scene(r, w, h, t)
+            scene, placed = self._draw(r, w, h, t)
             frames, covers = render(scene, masks=True) if self.objects else (render(scene), [])
             # an image is the scene's first frame, where its caption places things ("in the upper left corner"), not
             # a frame part way along their paths
             s = 0 if t == 1 else int(r.integers(0, max(1, len(frames) - t + 1)))
             clips.append(to_tensor(frames[s : s + t]))
-            captions.append(short_prompt(scene) if r.random() < self.short_p else dense_caption(scene))
+            short = r.random() < self.short_p and not placed
+            captions.append(short_prompt(scene) if short else dense_caption(scene))
             if self.objects:
                 m = small_object_map(covers) if covers else np.zeros(frames.shape[:3], np.float32)
                 maps.append(torch.from_numpy(m[s : s + t])[None])
@@ -276,16 +292,18 @@ def make_source(
     objects: bool = False,
     levels: tuple[int, ...] | None = None,
     plain: float = 0.0,
+    placed: float = 0.0,
 ):
     """'world', a manifest CSV, or a latent cache folder -> a source (see the module docstring); `objects`: the
-    world's clips carry their small-object maps too; `levels`: the world levels drawn from (default all); `plain`:
-    the fraction of level-1 scenes in one palette (WorldClips)."""
+    world's clips carry their small-object maps too; `levels`: the world levels drawn from (default all); `plain`,
+    `placed`: fractions of level-1 scenes in one palette, and with their place named (WorldClips)."""
     if data == "world":
-        return WorldClips(seed, buckets or WORLD_BUCKETS, objects=objects, levels=tuple(levels or LEVELS), plain=plain)
+        levels = tuple(levels or LEVELS)
+        return WorldClips(seed, buckets or WORLD_BUCKETS, objects=objects, levels=levels, plain=plain, placed=placed)
     if levels:
         raise ValueError("--levels picks world scenes: it needs --data world")
-    if plain:
-        raise ValueError("--plain recolours world scenes: it needs --data world")
+    if plain or placed:
+        raise ValueError("--plain and --placed pick world scenes: they need --data world")
     p = Path(data)
     if p.is_dir() and _is_cache(p):
         return CachedSource(p, seed)
