@@ -76,7 +76,7 @@ class WorldClips:
     object on charcoal (`PLAIN`), captions and all. With the world's colours, knowing only where an object is does
     not lower the loss: over all colour pairs the mean image at "upper left" is the mean image anywhere, so place
     words pay off only once bound to the colour words, and a small DiT learns them very slowly. On one palette they
-    pay off alone, and what is learnt there carries over to every colour.
+    pay off alone, and in a probe what was learnt there carried over to the world's colours.
 
     `placed` is the fraction of level-1 scenes drawn again until their object lies clearly inside one region of the
     frame, so that their dense caption (never the short prompt) names its place. A caption that does not name the
