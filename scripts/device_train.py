@@ -10,8 +10,9 @@ context noise, text dropout), at GPU batch sizes, with batches rendered by --wor
 `kinema eval generate` / `kinema eval grounding` before installing it.
 
 The shipped DiT (dit_11) was trained without frame positions and did not pick place words up when taught; a young DiT
-trained with them did (taught on stills in one palette first, --plain). So a GPU session with the time for it should
-start afresh: --init none (and a --steps schedule that fits --seconds).
+trained with them did, on stills in one palette whose captions name the place, at high noise (--plain, --placed,
+--time-mean). So a GPU session with the time for it should start afresh: --init none (and a --steps schedule that
+fits --seconds).
 """
 
 from __future__ import annotations
@@ -40,6 +41,8 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=101)
     ap.add_argument("--init", default=str(ROOT / "kinema" / "assets" / "dit"), help="A DiT folder; 'none' = scratch.")
     ap.add_argument("--plain", type=float, default=None, help="Fraction of level-1 scenes in one palette (train dit).")
+    ap.add_argument("--placed", type=float, default=None, help="Fraction of level-1 scenes captioned with their place.")
+    ap.add_argument("--time-mean", type=float, default=None, help="Logit-normal mean of the training times.")
     ap.add_argument("--device", default="cuda")
     ap.add_argument("--run", default="/tmp/kinema-device-run", help="The run folder (checkpoints; not brought back).")
     ap.add_argument("--out", default=os.environ.get("OUT", "device-out"))
@@ -57,8 +60,9 @@ def main() -> None:
     for k in ("steps", "batch", "lr", "warmup", "every", "seed", "init", "bf16"):
         stage.pop(k, None)
     preset = stage.pop("preset")
-    if a.plain is not None:
-        stage["plain"] = a.plain
+    for key in ("plain", "placed", "time_mean"):
+        if getattr(a, key) is not None:
+            stage[key] = getattr(a, key)
     run, out = Path(a.run), Path(a.out)
     t0 = time.time()
     train_dit(

@@ -31,7 +31,7 @@ def test_pack_puts_minilm_in_float16_behind_the_same_api(tmp_path):
 def test_device_train_dry_run_on_cpu_brings_back_half_weights_and_its_log(tmp_path):
     out = subprocess.run(
         [sys.executable, str(ROOT / "scripts" / "device_train.py"), "--device", "cpu", "--steps", "2", "--batch", "2",
-         "--image-batch", "2", "--workers", "1", "--echo", "2", "--plain", "0.5", "--seconds", "600",
+         "--image-batch", "2", "--workers", "1", "--echo", "2", "--plain", "0.5", "--placed", "1", "--seconds", "600",
          "--run", str(tmp_path / "run"), "--out", str(tmp_path / "out")],
         capture_output=True, text=True,
     )  # fmt: skip
@@ -42,4 +42,4 @@ def test_device_train_dry_run_on_cpu_brings_back_half_weights_and_its_log(tmp_pa
     assert [r["step"] for r in rows] == [0, 1] and rows[0]["shape"] == rows[1]["shape"]  # one batch, echoed
     settings = json.loads((tmp_path / "out" / "run_config.json").read_text())
     assert settings["echo"] == 2 and settings["workers"] == 1 and settings["context_noise"] == 0.2
-    assert settings["plain"] == 0.5
+    assert settings["plain"] == 0.5 and settings["placed"] == 1.0 and settings["time_mean"] == 0.0
