@@ -361,8 +361,8 @@ def _train(
                     f"--preset {prev.get('preset')}, or choose another --out"
                 )
         d.barrier()
-        # bad data fails before loading
         source = make_source(data, seed, buckets, objects=objects > 0, levels=levels, plain=plain, placed=placed)
+        # (bad data fails here, before any loading)
         if workers:
             source = ParallelSource(source, workers)
         if image_batch and not hasattr(source, "bucket_at"):
@@ -415,9 +415,8 @@ def _train(
             settings = dict(preset=preset, dit=dataclasses.asdict(cfg), vae=vae, data=data, steps=steps, batch=batch)
             settings.update(seed=seed, text=text, text_dropout=text_dropout, cond_p=cond_p, lr=lr, warmup=warmup)
             settings.update(nproc=d.world, parallel=parallel, init=init, context_noise=context_noise, objects=objects)
-            settings.update(levels=list(levels) if levels else None, plain=plain, image_batch=image_batch)
-            settings.update(workers=workers, time_mean=time_mean, placed=placed)
-            settings.update(echo=echo, stop_at=stop_at)
+            settings.update(levels=list(levels) if levels else None, plain=plain, placed=placed, time_mean=time_mean)
+            settings.update(image_batch=image_batch, workers=workers, echo=echo, stop_at=stop_at)
             atomic_write_text(run / "config.json", json.dumps(settings, indent=1))
             truncate_log(run, start)  # a killed run logged past its checkpoint
         d.barrier()
