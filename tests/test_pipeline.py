@@ -17,7 +17,7 @@ from kinema.models.vae import VAEConfig, VideoVAE
 from kinema.pipeline import Pipeline, PipelineConfig, load_default, sampler
 from kinema.pipeline import pipeline as pipeline_module
 from kinema.pipeline.pipeline import plan_windows
-from kinema.pipeline.script import Script, retime, timeline_text
+from kinema.pipeline.script import Script, retime, split_shots, timeline_text
 from kinema.pipeline.tasks import complete_groups, group, latent_frames, make_job
 from kinema.train.videos import to_tensor
 
@@ -173,7 +173,7 @@ def test_pins_are_kept_exactly(pipe):
     image = clip(1)[0]
     job = make_job(pipe.config, seconds=1.0, image=image)
     job.script = Script([("x", 1.0)])
-    z = pipe.run(job, 0, 3, 4.0, "euler", False, None)
+    (z,) = pipe.run([job], 0, 3, 4.0, "euler", False, None)
     want = pipe.scale(pipe.vae.encode(to_tensor(image[None])[None]))[0, :, 0]
     assert torch.allclose(z[:, 0], want)
     assert not torch.allclose(z[:, 1], z[:, 0])
@@ -371,6 +371,64 @@ def test_script_windows_name_their_cuts():
         "After a cut at 1.0 s, in the second shot, the red ball spins."
     )
     assert s.cuts == [2.0] and s.seconds == 4.0
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.integers(0, 10_000))
+def test_split_shots_reads_the_cuts_a_world_caption_names(seed):
+    from kinema.world.caption import dense_caption
+    from kinema.world.sample import sample_scene
+
+    scene = sample_scene(np.random.default_rng(seed), 4, seconds=4.0 + seed % 5, require="multishot")
+    assert len(scene.shots) > 1
+    caption = dense_caption(scene)
+    shots = split_shots(caption, scene.seconds)
+    starts = np.cumsum([0.0] + [s for _, s in shots])[:-1]
+    assert starts == pytest.approx(scene.shot_starts(), abs=0.051)  # the caption says each cut's time to 0.1 s
+    assert sum(s for _, s in shots) == pytest.approx(scene.seconds)
+    texts = " ".join(t for t, _ in shots)
+    for word in ("cut", "first shot", "second shot", "shots.", "second clip", "seconds long", "clip lasts"):
+        assert word not in texts.lower()
+    assert all(t[:1].isupper() for t, _ in shots)
+    # Script.window writes its cuts the same way: reading them back gives the script's shots
+    script = Script([(t.rstrip("."), s) for t, s in shots])
+    back = split_shots(script.window(0.0, script.seconds), script.seconds)
+    assert [s for _, s in back] == pytest.approx([s for _, s in shots])
+
+
+def test_split_shots_keeps_a_prompt_without_cuts_and_drops_cuts_past_the_end():
+    assert split_shots("a red ball bounces, then a hard cut", 2.0) == [("a red ball bounces, then a hard cut", 2.0)]
+    text = "In the first shot, a red ball. After a cut at 1.0 s, in the second shot, a blue box."
+    assert split_shots(text, 3.0) == [("A red ball.", 1.0), ("A blue box.", 2.0)]
+    assert split_shots(text, 1.0) == [("A red ball.", 1.0)]
+
+
+def test_a_caption_that_names_a_cut_is_made_shot_by_shot(pipe):
+    """The frames before the cut are the first shot made alone (same seed: it is generated first), and the DiT never
+    sees a window that spans the cut."""
+    caption = (
+        "The video has two shots. In the first shot, a red ball. After a cut at 1.0 s, in the second shot, a blue box."
+    )
+    prompts = []
+    orig = pipe.encode_text
+
+    def spy(texts):
+        prompts.extend(texts)
+        return orig(texts)
+
+    pipe.encode_text = spy
+    try:
+        both = pipe(caption, seconds=2.5, seed=3, upsample=False)
+    finally:
+        pipe.encode_text = orig
+    assert both.frames.shape[0] == 20 and both.info["prompts"] == ["A red ball.", "A blue box."]
+    assert set(prompts) - {""} == {"A red ball.", "A blue box."}
+    first = pipe("A red ball.", num_frames=8, seed=3, upsample=False).frames
+    assert np.array_equal(both.frames[:8], first)
+    shots = pipe("a", shots=[("a red ball", 1.0), ("a blue box", 1.5)], seed=3, upsample=False)
+    assert shots.frames.shape[0] == 20
+    with pytest.raises(ValueError, match="a loop cannot have cuts"):
+        pipe(caption, seconds=2.5, loop=True, upsample=False)
 
 
 def test_timeline_events_reach_the_window_they_fall_in(pipe):

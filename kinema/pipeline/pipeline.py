@@ -27,8 +27,8 @@ from ..train.videos import to_frames, to_tensor
 from . import sampler as solver
 from .config import PipelineConfig, parse_size
 from .safety import Safety, check_texts, job_key, load_guard, model_id_of
-from .script import Script, timeline_text
-from .tasks import Job, latent_frames, make_job, pinned_latents
+from .script import Script, split_shots, timeline_text
+from .tasks import Job, complete_groups, latent_frames, make_job, pinned_latents
 from .upsample import Upsampler, WorldUpsampler
 from .video import Video
 
@@ -181,7 +181,8 @@ class Pipeline:
         - `keyframes`: (time in s, image or clip) pinned in a `seconds`-long video;
         - `connect`: (A, B): A, then a `seconds`-long transition, then B;
         - `loop`: the last frame flows into the first;
-        - `shots`: (prompt, seconds) with hard cuts (`prompt` then describes what all shots share);
+        - `shots`: (prompt, seconds) with hard cuts (`prompt` then describes what all shots share); a prompt that
+          names its cuts as the world's captions do ("After a cut at 2.0 s, in the second shot, ...") is shots too;
         - `timeline`: (time in s, what happens) added to the prompt ("at 2 s the ball turns blue").
         `on_progress(fraction)` is called as the work advances.
         """
@@ -223,9 +224,10 @@ class Pipeline:
         if self.guard is not None:
             what = "upsampled caption" if upsample else "combined prompt"
             check_texts(self.guard, [(what, s.prompt) for s in job.script.shots], checked)
-        latents = self.run(job, seed, steps, g, method, progress, on_progress)
-        frames = self.decode(latents, job.height, job.width)
-        frames = frames[: len(frames) if job.loop else job.frames]
+        shots = self.shot_jobs(job)
+        latents = self.run(shots, seed, steps, g, method, progress, on_progress)
+        frames = np.concatenate([self.decode(z, s.height, s.width)[: None if s.loop else s.frames]
+                                 for s, z in zip(shots, latents)])  # fmt: skip
         info = {
             "model_id": self.model_id,
             "prompt": prompt,
@@ -267,6 +269,10 @@ class Pipeline:
                 raise ValueError("empty prompt: describe what the video should show")
         if upsample:
             parts = [(self.upsampler(p, s), s) for p, s in parts]
+        if not shots:  # a caption that names its cuts ("After a cut at 2.0 s, in the second shot, ...") is shots
+            parts = split_shots(parts[0][0], seconds)
+            if len(parts) > 1 and job.loop:
+                raise ValueError("a loop cannot have cuts: its last frame flows into its first")
         if timeline:
             starts = np.cumsum([0.0] + [s for _, s in parts])
             events: list[list[tuple[float, str]]] = [[] for _ in parts]
@@ -352,31 +358,60 @@ class Pipeline:
         shift = flow.token_shift(tokens, cfg.base_tokens, cfg.max_tokens, cfg.base_shift, cfg.max_shift)
         return solver.schedule(steps, shift, job.strength)
 
+    def shot_jobs(self, job: Job) -> list[Job]:
+        """The job cut at its script's cuts: each shot is made as a video of its own (its share of the given frames
+        and of the edit's source, its own caption), so that a cut is a hard cut at the frame the script names. The
+        shots share the prompt's words, not frames: what keeps a subject the same across a cut is its description."""
+        if len(job.script.shots) == 1:
+            return [job]
+        bounds = [min(job.frames, math.ceil(s.start * job.fps - 1e-6)) for s in job.script.shots] + [job.frames]
+        out = []
+        for shot, a, b in zip(job.script.shots, bounds, bounds[1:]):
+            if b <= a:
+                continue
+            canvas = {i - a: f for i, f in job.canvas.items() if a <= i < b}
+            complete_groups(canvas, b - a)
+            init = None if job.init is None else job.init[a:b]
+            part = Job(job.width, job.height, job.fps, b - a, canvas, init, job.strength, task=job.task)
+            part.script = Script([(shot.prompt, shot.end - shot.start)])
+            out.append(part)
+        return out
+
     @torch.no_grad()
-    def run(self, job: Job, seed: int, steps: int, guidance: float, method: str, bar: bool, on_progress) -> Tensor:
-        """Latents (C, L, h, w) for the job."""
-        stages = self.windows(job)
-        total = sum(solver.evaluations(len(self.times(job, a, b, steps)) - 1, method) for st in stages for a, b in st)
+    def run(
+        self, jobs: list[Job], seed: int, steps: int, guidance: float, method: str, bar: bool, on_progress
+    ) -> list[Tensor]:
+        """Latents (C, L, h, w) for each job (the shots of one request, made one after another from one seed)."""
+        plans = [self.windows(job) for job in jobs]
+        total = sum(
+            solver.evaluations(len(self.times(job, a, b, steps)) - 1, method)
+            for job, stages in zip(jobs, plans)
+            for st in stages
+            for a, b in st
+        )
         tracker = Progress(total, on_progress, bar)
         gen = torch.Generator().manual_seed(seed)
         solve = dict(gen=gen, steps=steps, guidance=guidance, method=method, tracker=tracker)
+        out = []
         try:
-            length = latent_frames(job.frames)
-            pins = self.encode_canvas(job.canvas, length)
-            init = None
-            if job.init is not None:
-                src = np.concatenate([job.init, job.init[-1:].repeat(4 * (length - 1) + 1 - len(job.init), 0)])
-                init = self.scale(self.vae.encode(to_tensor(src)[None].to(self.device), chunk=16))[0]
-            z = self.fill(job, length, pins, init, stages[0], **solve)
-            if job.loop:  # regenerate the end so that it runs into a copy of the start placed after it
-                tail, head = self.loop_sizes(length)
-                start = self.decode(z[:, : head + 1], job.height, job.width)[: 4 * head]
-                canvas = {4 * length - 3 + i: f for i, f in enumerate(start)}
-                pins = {j: z[:, j] for j in range(length - tail)} | self.encode_canvas(canvas, length + head)
-                z = self.fill(job, length + head, pins, None, stages[1], **solve)[:, :length]
+            for job, stages in zip(jobs, plans):
+                length = latent_frames(job.frames)
+                pins = self.encode_canvas(job.canvas, length)
+                init = None
+                if job.init is not None:
+                    src = np.concatenate([job.init, job.init[-1:].repeat(4 * (length - 1) + 1 - len(job.init), 0)])
+                    init = self.scale(self.vae.encode(to_tensor(src)[None].to(self.device), chunk=16))[0]
+                z = self.fill(job, length, pins, init, stages[0], **solve)
+                if job.loop:  # regenerate the end so that it runs into a copy of the start placed after it
+                    tail, head = self.loop_sizes(length)
+                    start = self.decode(z[:, : head + 1], job.height, job.width)[: 4 * head]
+                    canvas = {4 * length - 3 + i: f for i, f in enumerate(start)}
+                    pins = {j: z[:, j] for j in range(length - tail)} | self.encode_canvas(canvas, length + head)
+                    z = self.fill(job, length + head, pins, None, stages[1], **solve)[:, :length]
+                out.append(z)
         finally:
             tracker.close()
-        return z
+        return out
 
     def fill(self, job, length, pins, init, windows, gen, steps, guidance, method, tracker) -> Tensor:
         """Generate the latent frames that `pins` does not give, window by window; an edit starts from `init`

@@ -2,7 +2,8 @@
 
 The model reads one caption per window, written as the world's captions are: times in seconds from the start of
 the clip it sees, cuts as "After a cut at 2.0 s, in the second shot, ...". A long video is made window by window, so
-each window gets the shots it overlaps and the timed sentences that fall inside it, re-timed to its start.
+each window gets the shots it overlaps and the timed sentences that fall inside it, re-timed to its start. A
+caption that names its cuts that way is read back into shots (`split_shots`), which the pipeline makes one by one.
 """
 
 from __future__ import annotations
@@ -12,6 +13,20 @@ from dataclasses import dataclass
 
 TIME = re.compile(r"(\d+(?:\.\d+)?)(\s*)(s|sec|secs|second|seconds)\b")
 SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
+# How captions (the world's, and Script.window's) open a shot after a cut, with its time from the video's start
+CUT_LEAD = re.compile(
+    r"(?:after a (?:hard )?cut at (?P<a>\d+(?:\.\d+)?) ?s(?:ec(?:ond)?s?)?, in the \w+ shot,?"
+    r"|a hard cut at (?P<b>\d+(?:\.\d+)?) ?s(?:ec(?:ond)?s?)? leads to the \w+ shot,?(?: where)?"
+    r"|at (?P<c>\d+(?:\.\d+)?) ?s(?:ec(?:ond)?s?)? the video cuts to the \w+ shot,?(?: where)?)\s*",
+    re.IGNORECASE,
+)
+FIRST_LEAD = re.compile(r"^\s*(?:in the first shot,|the first shot opens as follows:)\s*", re.IGNORECASE)
+# Sentences about the whole video that no single shot can say: how many shots, how long it all lasts
+WHOLE = re.compile(
+    r"^(?:the video has|this video is made of|the clip is cut into) \w+ shots\.$"
+    r"|^(?:the clip lasts|the whole video is|it is an?) \d+(?:\.\d+)?[- ]second(?:s| clip)?(?: long)?\.$",
+    re.IGNORECASE,
+)
 ORDINALS = ("first", "second", "third", "fourth", "fifth", "sixth", "seventh", "eighth", "ninth", "tenth")
 COUNTS = {2: "two", 3: "three", 4: "four", 5: "five"}
 
@@ -52,6 +67,31 @@ def retime(prompt: str, offset: float, length: float) -> str:
             continue
         kept.append(TIME.sub(lambda m: f"{max(0.0, float(m.group(1)) - offset):.1f}{m.group(2)}{m.group(3)}", s))
     return " ".join(kept)
+
+
+def split_shots(prompt: str, seconds: float) -> list[tuple[str, float]]:
+    """A caption that names its cuts ("After a cut at 2.0 s, in the second shot, ...", as the world's captions and
+    Script.window say them) as shots: (prompt, seconds) whose times count from each shot's start. Sentences about the
+    whole video (how many shots, how long) go; cuts at or after `seconds` end the video there. A prompt without
+    cuts is one shot."""
+    cuts = [
+        (m.start(), m.end(), float(m.group("a") or m.group("b") or m.group("c"))) for m in CUT_LEAD.finditer(prompt)
+    ]
+    times = [t for _, _, t in cuts]
+    if not cuts or times[0] <= 0 or any(b <= a for a, b in zip(times, times[1:])):
+        return [(prompt, seconds)]
+    bounds = [(0, cuts[0][0], 0.0)] + [(e, cuts[k + 1][0] if k + 1 < len(cuts) else len(prompt), t)
+                                        for k, (_, e, t) in enumerate(cuts)]  # fmt: skip
+    shots = []
+    for a, b, t in bounds:
+        if t >= seconds - 1e-6:
+            break
+        kept = " ".join(x for x in SENTENCE_END.split(prompt[a:b].strip()) if x and not WHOLE.match(x))
+        shots.append([FIRST_LEAD.sub("", kept) if a == 0 else kept, t])
+    if not all(text for text, _ in shots):
+        return [(prompt, seconds)]
+    ends = [t for _, t in shots[1:]] + [seconds]
+    return [(text[:1].upper() + text[1:], end - t) for (text, t), end in zip(shots, ends)]
 
 
 def _lower_first(text: str) -> str:
