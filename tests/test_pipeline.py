@@ -17,7 +17,7 @@ from kinema.models.vae import VAEConfig, VideoVAE
 from kinema.pipeline import Pipeline, PipelineConfig, load_default, sampler
 from kinema.pipeline import pipeline as pipeline_module
 from kinema.pipeline.pipeline import plan_windows
-from kinema.pipeline.script import Script, retime, split_shots, timeline_text
+from kinema.pipeline.script import Script, carry_over, retime, split_shots, timeline_text
 from kinema.pipeline.tasks import complete_groups, group, latent_frames, make_job
 from kinema.train.videos import to_tensor
 
@@ -390,6 +390,8 @@ def test_split_shots_reads_the_cuts_a_world_caption_names(seed):
     for word in ("cut", "first shot", "second shot", "shots.", "second clip", "seconds long", "clip lasts"):
         assert word not in texts.lower()
     assert all(t[:1].isupper() for t, _ in shots)
+    for text, _ in shots[1:]:  # later shots read like first shots: they are made alone
+        assert " same " not in text and " again" not in text and " is back" not in text
     # Script.window writes its cuts the same way: reading them back gives the script's shots
     script = Script([(t.rstrip("."), s) for t, s in shots])
     back = split_shots(script.window(0.0, script.seconds), script.seconds)
@@ -401,6 +403,21 @@ def test_split_shots_keeps_a_prompt_without_cuts_and_drops_cuts_past_the_end():
     text = "In the first shot, a red ball. After a cut at 1.0 s, in the second shot, a blue box."
     assert split_shots(text, 3.0) == [("A red ball.", 1.0), ("A blue box.", 2.0)]
     assert split_shots(text, 1.0) == [("A red ball.", 1.0)]
+
+
+def test_carry_over_lets_a_later_shot_stand_on_its_own():
+    shots = carry_over(
+        [
+            ("A small red ball sits on the left. Everything is set against a plain gray background.", 1.0),
+            ("The same red ball is back on the right and spins. The background stays the same.", 1.0),
+            ("We see the same ball (now blue) again at the top; it rests. The background stays the same.", 1.0),
+        ]
+    )
+    assert [t for t, _ in shots[1:]] == [
+        "A red ball on the right spins. Everything is set against a plain gray background.",
+        "We see a blue ball at the top; it rests. Everything is set against a plain gray background.",
+    ]
+    assert shots[0] == ("A small red ball sits on the left. Everything is set against a plain gray background.", 1.0)
 
 
 def test_a_caption_that_names_a_cut_is_made_shot_by_shot(pipe):

@@ -11,6 +11,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from ..world.caption import SHAPE_WORDS
+from ..world.vocab import COLORS
+
 TIME = re.compile(r"(\d+(?:\.\d+)?)(\s*)(s|sec|secs|second|seconds)\b")
 SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
 # How captions (the world's, and Script.window's) open a shot after a cut, with its time from the video's start
@@ -25,6 +28,18 @@ FIRST_LEAD = re.compile(r"^\s*(?:in the first shot,|the first shot opens as foll
 WHOLE = re.compile(
     r"^(?:the video has|this video is made of|the clip is cut into) \w+ shots\.$"
     r"|^(?:the clip lasts|the whole video is|it is an?) \d+(?:\.\d+)?[- ]second(?:s| clip)?(?: long)?\.$",
+    re.IGNORECASE,
+)
+# A later shot's words for what an earlier shot showed: "the same red ball", "the same ball (now red)"
+_COLOURS = "|".join(COLORS)
+_NOUNS = "|".join(sorted((w for ws in SHAPE_WORDS.values() for w in ws), key=len, reverse=True))
+SAME = re.compile(
+    rf"\b(?P<the>the) same (?:(?P<c>{_COLOURS}) (?P<n>{_NOUNS})|(?P<n2>{_NOUNS}) \(now (?P<c2>{_COLOURS})\))",
+    re.IGNORECASE,
+)
+SETTING = re.compile(
+    r"^(?:the scene shows|the setting is|the scene opens on|behind everything is|everything is set against"
+    r"|it all plays out on|the background is now|this time the setting is) (?P<bg>.+)\.$",
     re.IGNORECASE,
 )
 ORDINALS = ("first", "second", "third", "fourth", "fifth", "sixth", "seventh", "eighth", "ninth", "tenth")
@@ -91,7 +106,39 @@ def split_shots(prompt: str, seconds: float) -> list[tuple[str, float]]:
     if not all(text for text, _ in shots):
         return [(prompt, seconds)]
     ends = [t for _, t in shots[1:]] + [seconds]
-    return [(text[:1].upper() + text[1:], end - t) for (text, t), end in zip(shots, ends)]
+    return carry_over([(text[:1].upper() + text[1:], end - t) for (text, t), end in zip(shots, ends)])
+
+
+def carry_over(shots: list[tuple[str, float]]) -> list[tuple[str, float]]:
+    """Shots whose words stand on their own, each to be made alone, in the words of a first shot: a later shot's "the
+    same red ball is back on the left and spins" becomes "a red ball on the left spins" ("the same ball (now blue)": "a
+    blue ball"; "we see ... again": "we see ..."), "the same objects return:" goes, and "The background stays the
+    same." names the background the shot before it set."""
+    out, setting = [], None
+    for k, (text, seconds) in enumerate(shots):
+        sentences = []
+        for x in SENTENCE_END.split(text.strip()):
+            if k and x.lower() == "the background stays the same.":
+                if setting is None:
+                    continue
+                x = f"Everything is set against {setting}."
+            if k:
+                x = re.sub(r"^the same objects return: ", "", x, flags=re.IGNORECASE)
+                x = SAME.sub(_a_new, x)
+                x = re.sub(r"^(an? [\w ]+?) is back([^.;]*?) and ", r"\1\2 ", x, flags=re.IGNORECASE)
+                x = re.sub(r"^(we see an? [\w ]+?) again\b", r"\1", x, flags=re.IGNORECASE)
+            if m := SETTING.match(x):
+                setting = m.group("bg")
+            sentences.append(x[:1].upper() + x[1:])
+        out.append((" ".join(sentences), seconds))
+    return out
+
+
+def _a_new(m: re.Match) -> str:
+    """ "the same red ball" / "the same ball (now red)" -> "a red ball", keeping a capital."""
+    words = f"{m.group('c') or m.group('c2')} {m.group('n') or m.group('n2')}"
+    article = "an" if words[0] in "aeiou" else "a"
+    return (article.capitalize() if m.group("the")[0].isupper() else article) + " " + words
 
 
 def _lower_first(text: str) -> str:
