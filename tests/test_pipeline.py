@@ -420,12 +420,8 @@ def test_carry_over_lets_a_later_shot_stand_on_its_own():
     assert shots[0] == ("A small red ball sits on the left. Everything is set against a plain gray background.", 1.0)
 
 
-def test_a_caption_that_names_a_cut_is_made_shot_by_shot(pipe):
-    """The frames before the cut are the first shot made alone (same seed: it is generated first), and the DiT never
-    sees a window that spans the cut."""
-    caption = (
-        "The video has two shots. In the first shot, a red ball. After a cut at 1.0 s, in the second shot, a blue box."
-    )
+def captions_read(pipe, prompt, **kw):
+    """The captions the text encoder is given while `pipe(prompt, **kw)` runs, and the video."""
     prompts = []
     orig = pipe.encode_text
 
@@ -435,9 +431,19 @@ def test_a_caption_that_names_a_cut_is_made_shot_by_shot(pipe):
 
     pipe.encode_text = spy
     try:
-        both = pipe(caption, seconds=2.5, seed=3, upsample=False)
+        video = pipe(prompt, **kw)
     finally:
         pipe.encode_text = orig
+    return prompts, video
+
+
+def test_a_caption_that_names_a_cut_is_made_shot_by_shot(pipe):
+    """The frames before the cut are the first shot made alone (same seed: it is generated first), and the DiT never
+    sees a window that spans the cut."""
+    caption = (
+        "The video has two shots. In the first shot, a red ball. After a cut at 1.0 s, in the second shot, a blue box."
+    )
+    prompts, both = captions_read(pipe, caption, seconds=2.5, seed=3, upsample=False)
     assert both.frames.shape[0] == 20 and both.info["prompts"] == ["A red ball.", "A blue box."]
     assert set(prompts) - {""} == {"A red ball.", "A blue box."}
     first = pipe("A red ball.", num_frames=8, seed=3, upsample=False).frames
@@ -449,17 +455,8 @@ def test_a_caption_that_names_a_cut_is_made_shot_by_shot(pipe):
 
 
 def test_timeline_events_reach_the_window_they_fall_in(pipe):
-    prompts = []
-    orig = pipe.encode_text
-
-    def spy(texts):
-        prompts.extend(texts)
-        return orig(texts)
-
-    pipe.encode_text = spy
-    try:
-        pipe("a red ball moves right", seconds=6.0, timeline=[(4.0, "the ball turns blue")], upsample=False)
-    finally:
-        pipe.encode_text = orig
+    prompts, _ = captions_read(
+        pipe, "a red ball moves right", seconds=6.0, timeline=[(4.0, "the ball turns blue")], upsample=False
+    )
     timed = [p for p in prompts if "turns blue" in p]
     assert timed and all("At 4.0 s" not in p for p in timed[1:]) and len(timed) < len(prompts) - 1

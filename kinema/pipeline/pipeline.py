@@ -392,26 +392,27 @@ class Pipeline:
         tracker = Progress(total, on_progress, bar)
         gen = torch.Generator().manual_seed(seed)
         solve = dict(gen=gen, steps=steps, guidance=guidance, method=method, tracker=tracker)
-        out = []
         try:
-            for job, stages in zip(jobs, plans):
-                length = latent_frames(job.frames)
-                pins = self.encode_canvas(job.canvas, length)
-                init = None
-                if job.init is not None:
-                    src = np.concatenate([job.init, job.init[-1:].repeat(4 * (length - 1) + 1 - len(job.init), 0)])
-                    init = self.scale(self.vae.encode(to_tensor(src)[None].to(self.device), chunk=16))[0]
-                z = self.fill(job, length, pins, init, stages[0], **solve)
-                if job.loop:  # regenerate the end so that it runs into a copy of the start placed after it
-                    tail, head = self.loop_sizes(length)
-                    start = self.decode(z[:, : head + 1], job.height, job.width)[: 4 * head]
-                    canvas = {4 * length - 3 + i: f for i, f in enumerate(start)}
-                    pins = {j: z[:, j] for j in range(length - tail)} | self.encode_canvas(canvas, length + head)
-                    z = self.fill(job, length + head, pins, None, stages[1], **solve)[:, :length]
-                out.append(z)
+            return [self.make(job, stages, solve) for job, stages in zip(jobs, plans)]
         finally:
             tracker.close()
-        return out
+
+    def make(self, job: Job, stages: list[list[tuple[int, int]]], solve: dict) -> Tensor:
+        """Latents (C, L, h, w) for one job, its stages of windows run with the shared sampler settings `solve`."""
+        length = latent_frames(job.frames)
+        pins = self.encode_canvas(job.canvas, length)
+        init = None
+        if job.init is not None:
+            src = np.concatenate([job.init, job.init[-1:].repeat(4 * (length - 1) + 1 - len(job.init), 0)])
+            init = self.scale(self.vae.encode(to_tensor(src)[None].to(self.device), chunk=16))[0]
+        z = self.fill(job, length, pins, init, stages[0], **solve)
+        if job.loop:  # regenerate the end so that it runs into a copy of the start placed after it
+            tail, head = self.loop_sizes(length)
+            start = self.decode(z[:, : head + 1], job.height, job.width)[: 4 * head]
+            canvas = {4 * length - 3 + i: f for i, f in enumerate(start)}
+            pins = {j: z[:, j] for j in range(length - tail)} | self.encode_canvas(canvas, length + head)
+            z = self.fill(job, length + head, pins, None, stages[1], **solve)[:, :length]
+        return z
 
     def fill(self, job, length, pins, init, windows, gen, steps, guidance, method, tracker) -> Tensor:
         """Generate the latent frames that `pins` does not give, window by window; an edit starts from `init`
