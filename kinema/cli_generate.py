@@ -188,7 +188,14 @@ def eval_generate(
     ),
     steps: Annotated[int | None, typer.Option("--steps", help="Sampler steps (default: the model's).")] = None,
     guidance: Annotated[
-        float | None, typer.Option("--guidance", help="Classifier-free guidance (default: the model's).")
+        float | None,
+        typer.Option("--guidance", help="Classifier-free guidance for every clip (default: the model's)."),
+    ] = None,
+    guidance_given: Annotated[
+        float | None,
+        typer.Option(
+            "--guidance-given", help="Guidance for clips that are given frames (image, video); with --guidance."
+        ),
     ] = None,
     sampler: Annotated[str | None, typer.Option("--sampler", help="euler or heun (default: the model's).")] = None,
     context_noise: Annotated[
@@ -226,10 +233,12 @@ def eval_generate(
     pipe = load_pipeline(model, safety=False if suite == "builtin" else None)
     given = (("guidance", guidance), ("sampler", sampler), ("context_noise", context_noise))
     overrides = {k: v for k, v in given if v is not None}
+    if guidance is not None or guidance_given is not None:  # --guidance alone: that guidance for every clip
+        overrides["guidance_given"] = guidance_given
     try:  # the model's defaults for every clip; the config checks the values
         pipe.config = dataclasses.replace(pipe.config, **overrides)
     except ValueError as e:
-        fail(f"--guidance/--sampler/--context-noise: {e}")
+        fail(f"--guidance/--guidance-given/--sampler/--context-noise: {e}")
     if long_seconds > pipe.config.max_seconds:  # checked before the main evaluation spends its time
         fail(f"--long-seconds {long_seconds}: the model makes at most {pipe.config.max_seconds} s")
     try:

@@ -147,7 +147,15 @@ def test_eval_generate_guidance_and_sampler_override_the_model(model, tmp_path):
         assert r.exit_code == 0, r.output
         sheets.append((tmp_path / g / "sheets" / "0000_text_to_video.png").read_bytes())
     assert sheets[0] != sheets[1]  # the flag reached the sampler
-    for bad, message in (("--guidance=-1", "guidance"), ("--sampler=rk4", "sampler")):
+    two = ["eval", "generate", "--model", model, "--n", "2", "--steps", "2", "--json", "--guidance", "0"]
+    made = {}
+    for g in ("0", "9"):  # clip 0 is text-to-video, clip 1 image-to-video: only the latter is given frames
+        r = runner.invoke(app, [*two, "--guidance-given", g, "--out", str(tmp_path / f"given{g}")])
+        assert r.exit_code == 0, r.output
+        names = ("0000_text_to_video.png", "0001_image_to_video.png")
+        made[g] = [(tmp_path / f"given{g}" / "sheets" / f).read_bytes() for f in names]
+    assert made["0"][0] == made["9"][0] and made["0"][1] != made["9"][1]
+    for bad, message in (("--guidance=-1", "guidance"), ("--sampler=rk4", "sampler"), ("--guidance-given=-1", "given")):
         r = runner.invoke(app, [*args, bad, "--out", str(tmp_path / "bad")])
         assert r.exit_code == 2 and message in r.stderr, r.output
         assert not (tmp_path / "bad").exists()

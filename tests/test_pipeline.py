@@ -173,7 +173,7 @@ def test_pins_are_kept_exactly(pipe):
     image = clip(1)[0]
     job = make_job(pipe.config, seconds=1.0, image=image)
     job.script = Script([("x", 1.0)])
-    (z,) = pipe.run([job], 0, 3, 4.0, "euler", False, None)
+    (z,) = pipe.run([job], 0, 3, [4.0], "euler", False, None)
     want = pipe.scale(pipe.vae.encode(to_tensor(image[None])[None]))[0, :, 0]
     assert torch.allclose(z[:, 0], want)
     assert not torch.allclose(z[:, 1], z[:, 0])
@@ -325,6 +325,21 @@ def test_heun_is_more_accurate_than_euler():
     exact = x / torch.e
     err = {m: (sampler.solve(lambda x, t: x, x, times, clean, m) - exact).abs().item() for m in ("euler", "heun")}
     assert err["heun"] < err["euler"] / 3
+
+
+def test_jobs_that_give_frames_run_at_the_models_guidance_given():
+    pipe = tiny(dataclasses.replace(CONFIG, guidance=4.0, guidance_given=1.0))
+    image = clip(1)[0]
+    i2v = pipe("a red ball", image=image, seed=1, upsample=False)
+    assert i2v.info["guidance"] == 1.0 and pipe("a red ball", upsample=False).info["guidance"] == 4.0
+    same = pipe("a red ball", image=image, seed=1, upsample=False, guidance=1.0).frames
+    assert np.array_equal(i2v.frames, same)
+    assert pipe("a red ball", image=image, seed=1, upsample=False, guidance=4.0).info["guidance"] == 4.0
+    two = pipe("a", image=image, shots=[("a red ball", 1.0), ("a blue box", 1.0)], upsample=False)
+    assert two.info["guidance"] == [1.0, 4.0]  # the second shot gives no frames
+    assert tiny().config.guidance_given is None  # by default one guidance for all
+    with pytest.raises(ValueError, match="guidance_given"):
+        dataclasses.replace(CONFIG, guidance_given=-1.0)
 
 
 def test_guidance_combines_prompt_and_null_in_one_batch():

@@ -40,6 +40,9 @@ class PipelineConfig:
     max_seconds: float = 60.0
     num_steps: int = 20
     guidance: float = 4.0
+    # guidance for jobs that give frames (an image, a video to extend, keyframes, the ends to connect): those frames
+    # already say what the video shows, and strong text guidance pulls the new frames away from them; None: guidance
+    guidance_given: float | None = None
     sampler: str = "euler"
     base_shift: float = 0.5  # the token-count shift exp(mu) (kinema.flow.token_shift), mu from base to max
     max_shift: float = 1.15
@@ -64,6 +67,8 @@ class PipelineConfig:
             raise ValueError(f"PipelineConfig: sampler {self.sampler!r} must be one of {', '.join(SAMPLERS)}")
         if self.num_steps < 1 or self.guidance < 0 or min(self.fps) <= 0 or not 0 < self.seconds <= self.max_seconds:
             raise ValueError(f"PipelineConfig: steps, guidance, fps and seconds out of range in {self}")
+        if self.guidance_given is not None and not self.guidance_given >= 0:
+            raise ValueError(f"PipelineConfig: guidance_given {self.guidance_given} must be >= 0 (or null)")
         if not 0 <= self.context_noise < 1:
             raise ValueError(f"PipelineConfig: context_noise {self.context_noise} must be in [0, 1)")
         if not 0 < self.context < self.window or self.decode_chunk < 1:

@@ -189,12 +189,11 @@ class Pipeline:
         t_start = time.perf_counter()
         cfg = self.config
         steps = cfg.num_steps if num_steps is None else num_steps
-        g = cfg.guidance if guidance is None else guidance
         method = cfg.sampler if sampler is None else sampler
         if steps < 1:
             raise ValueError(f"num_steps {steps}: must be at least 1")
-        if not (math.isfinite(g) and g >= 0):
-            raise ValueError(f"guidance {g}: must be a number >= 0")
+        if guidance is not None and not (math.isfinite(guidance) and guidance >= 0):
+            raise ValueError(f"guidance {guidance}: must be a number >= 0")
         if method not in ("euler", "heun"):
             raise ValueError(f"sampler {method!r}: choose euler or heun")
         job = make_job(
@@ -225,6 +224,7 @@ class Pipeline:
             what = "upsampled caption" if upsample else "combined prompt"
             check_texts(self.guard, [(what, s.prompt) for s in job.script.shots], checked)
         shots = self.shot_jobs(job)
+        g = [guidance if guidance is not None else self.default_guidance(s) for s in shots]
         latents = self.run(shots, seed, steps, g, method, progress, on_progress)
         frames = np.concatenate([self.decode(z, s.height, s.width)[: None if s.loop else s.frames]
                                  for s, z in zip(shots, latents)])  # fmt: skip
@@ -235,7 +235,7 @@ class Pipeline:
             "prompts": [s.prompt for s in job.script.shots],
             "seed": seed,
             "num_steps": steps,
-            "guidance": g,
+            "guidance": g[0] if len(set(g)) == 1 else g,  # per shot where shots with and without frames differ
             "sampler": method,
             "size": f"{job.width}x{job.height}",
             "fps": job.fps,
@@ -358,6 +358,11 @@ class Pipeline:
         shift = flow.token_shift(tokens, cfg.base_tokens, cfg.max_tokens, cfg.base_shift, cfg.max_shift)
         return solver.schedule(steps, shift, job.strength)
 
+    def default_guidance(self, job: Job) -> float:
+        """The model's guidance for a job: `guidance_given` when the job gives frames, else `guidance`."""
+        given = self.config.guidance_given
+        return given if job.canvas and given is not None else self.config.guidance
+
     def shot_jobs(self, job: Job) -> list[Job]:
         """The job cut at its script's cuts: each shot is made as a video of its own (its share of the given frames
         and of the edit's source, its own caption), so that a cut is a hard cut at the frame the script names. The
@@ -379,9 +384,10 @@ class Pipeline:
 
     @torch.no_grad()
     def run(
-        self, jobs: list[Job], seed: int, steps: int, guidance: float, method: str, bar: bool, on_progress
+        self, jobs: list[Job], seed: int, steps: int, guidance: list[float], method: str, bar: bool, on_progress
     ) -> list[Tensor]:
-        """Latents (C, L, h, w) for each job (the shots of one request, made one after another from one seed)."""
+        """Latents (C, L, h, w) for each job (the shots of one request, made one after another from one seed), each
+        at its guidance."""
         plans = [self.windows(job) for job in jobs]
         total = sum(
             solver.evaluations(len(self.times(job, a, b, steps)) - 1, method)
@@ -391,9 +397,9 @@ class Pipeline:
         )
         tracker = Progress(total, on_progress, bar)
         gen = torch.Generator().manual_seed(seed)
-        solve = dict(gen=gen, steps=steps, guidance=guidance, method=method, tracker=tracker)
+        solve = dict(gen=gen, steps=steps, method=method, tracker=tracker)
         try:
-            return [self.make(job, stages, solve) for job, stages in zip(jobs, plans)]
+            return [self.make(job, stages, solve | {"guidance": g}) for job, stages, g in zip(jobs, plans, guidance)]
         finally:
             tracker.close()
 
