@@ -98,7 +98,13 @@ def generate(
     fps: Annotated[float | None, typer.Option("--fps", help="Frames per second, one the model supports.")] = None,
     seed: Annotated[int, typer.Option("--seed", help="Seed: the same seed gives the same video.")] = 0,
     steps: Annotated[int | None, typer.Option("--steps", help="Sampler steps (default: the model's).")] = None,
-    guidance: Annotated[float | None, typer.Option("--guidance", help="Classifier-free guidance scale.")] = None,
+    guidance: Annotated[
+        float | None,
+        typer.Option(
+            "--guidance",
+            help="Classifier-free guidance scale (default: the model's, its guidance_given when frames are given).",
+        ),
+    ] = None,
     sampler: Annotated[str | None, typer.Option("--sampler", help="euler or heun (default: the model's).")] = None,
     image: Annotated[Path | None, typer.Option("--image", help="Animate this image as the first frame.")] = None,
     video: Annotated[Path | None, typer.Option("--video", help="A video to extend or edit (with --mode).")] = None,
