@@ -3,7 +3,8 @@
 The model reads one caption per window, written as the world's captions are: times in seconds from the start of
 the clip it sees, cuts as "After a cut at 2.0 s, in the second shot, ...". A long video is made window by window, so
 each window gets the shots it overlaps and the timed sentences that fall inside it, re-timed to its start. A
-caption that names its cuts that way is read back into shots (`split_shots`), which the pipeline makes one by one.
+caption that names its cuts that way (the world's templates, kinema.world.caption.phrases) is read back into shots
+(`split_shots`); the pipeline makes shots one by one, so its windows each lie inside one shot.
 """
 
 from __future__ import annotations
@@ -11,25 +12,35 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from ..world.caption import SHAPE_WORDS
+from ..world.caption import SHAPE_WORDS, phrases
 from ..world.vocab import COLORS
 
 TIME = re.compile(r"(\d+(?:\.\d+)?)(\s*)(s|sec|secs|second|seconds)\b")
 SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
+
+
+def _templates(*keys: str, end: str = "", **fields: str) -> re.Pattern:
+    """A pattern for any of the world's caption templates under `keys`, its {fields} read by the given patterns
+    (unnamed groups: a match's value is its first group that is not None)."""
+    alternatives = []
+    for key in keys:
+        for template in phrases(key):
+            text = re.escape(template.strip())
+            for name, pattern in fields.items():
+                text = text.replace(re.escape("{" + name + "}"), pattern)
+            alternatives.append(text)
+    return re.compile("(?:" + "|".join(alternatives) + ")" + end, re.IGNORECASE)
+
+
+def _first(m: re.Match) -> str:
+    return next(g for g in m.groups() if g is not None)
+
+
 # How captions (the world's, and Script.window's) open a shot after a cut, with its time from the video's start
-CUT_LEAD = re.compile(
-    r"(?:after a (?:hard )?cut at (?P<a>\d+(?:\.\d+)?) ?s(?:ec(?:ond)?s?)?, in the \w+ shot,?"
-    r"|a hard cut at (?P<b>\d+(?:\.\d+)?) ?s(?:ec(?:ond)?s?)? leads to the \w+ shot,?(?: where)?"
-    r"|at (?P<c>\d+(?:\.\d+)?) ?s(?:ec(?:ond)?s?)? the video cuts to the \w+ shot,?(?: where)?)\s*",
-    re.IGNORECASE,
-)
-FIRST_LEAD = re.compile(r"^\s*(?:in the first shot,|the first shot opens as follows:)\s*", re.IGNORECASE)
+CUT_LEAD = _templates("cut", t=r"(\d+(?:\.\d+)?)", nth=r"\w+", end=r"\s*")
+FIRST_LEAD = re.compile(r"^\s*" + _templates("first_shot", end=r"\s*").pattern, re.IGNORECASE)
 # Sentences about the whole video that no single shot can say: how many shots, how long it all lasts
-WHOLE = re.compile(
-    r"^(?:the video has|this video is made of|the clip is cut into) \w+ shots\.$"
-    r"|^(?:the clip lasts|the whole video is|it is an?) \d+(?:\.\d+)?[- ]second(?:s| clip)?(?: long)?\.$",
-    re.IGNORECASE,
-)
+WHOLE = _templates("shots", "duration", n=r"\w+", t=r"\d+(?:\.\d+)?", end="$")
 # A later shot's words for what an earlier shot showed: "the same red ball", "the same ball (now red)"
 _COLOURS = "|".join(COLORS)
 _NOUNS = "|".join(sorted((w for ws in SHAPE_WORDS.values() for w in ws), key=len, reverse=True))
@@ -37,11 +48,7 @@ SAME = re.compile(
     rf"\b(?P<the>the) same (?:(?P<c>{_COLOURS}) (?P<n>{_NOUNS})|(?P<n2>{_NOUNS}) \(now (?P<c2>{_COLOURS})\))",
     re.IGNORECASE,
 )
-SETTING = re.compile(
-    r"^(?:the scene shows|the setting is|the scene opens on|behind everything is|everything is set against"
-    r"|it all plays out on|the background is now|this time the setting is) (?P<bg>.+)\.$",
-    re.IGNORECASE,
-)
+SETTING = _templates("setting_first", "setting_last", "setting_new", bg="(.+)", end="$")
 ORDINALS = ("first", "second", "third", "fourth", "fifth", "sixth", "seventh", "eighth", "ninth", "tenth")
 COUNTS = {2: "two", 3: "three", 4: "four", 5: "five"}
 
@@ -89,9 +96,7 @@ def split_shots(prompt: str, seconds: float) -> list[tuple[str, float]]:
     Script.window say them) as shots: (prompt, seconds) whose times count from each shot's start. Sentences about the
     whole video (how many shots, how long) go; cuts at or after `seconds` end the video there. A prompt without
     cuts is one shot."""
-    cuts = [
-        (m.start(), m.end(), float(m.group("a") or m.group("b") or m.group("c"))) for m in CUT_LEAD.finditer(prompt)
-    ]
+    cuts = [(m.start(), m.end(), float(_first(m))) for m in CUT_LEAD.finditer(prompt)]
     times = [t for _, _, t in cuts]
     if not cuts or times[0] <= 0 or any(b <= a for a, b in zip(times, times[1:])):
         return [(prompt, seconds)]
@@ -128,7 +133,7 @@ def carry_over(shots: list[tuple[str, float]]) -> list[tuple[str, float]]:
                 x = re.sub(r"^(an? [\w ]+?) is back([^.;]*?) and ", r"\1\2 ", x, flags=re.IGNORECASE)
                 x = re.sub(r"^(we see an? [\w ]+?) again\b", r"\1", x, flags=re.IGNORECASE)
             if m := SETTING.match(x):
-                setting = m.group("bg")
+                setting = _first(m)
             sentences.append(x[:1].upper() + x[1:])
         out.append((" ".join(sentences), seconds))
     return out

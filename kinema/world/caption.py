@@ -101,6 +101,12 @@ _PHRASES: dict[str, tuple[str, ...]] = {
 }
 
 
+def phrases(key: str) -> tuple[str, ...]:
+    """The templates the captions say `key` with ("cut": "After a cut at {t} s, in the {nth} shot, ", ...), for
+    readers of captions (kinema.pipeline.script)."""
+    return _PHRASES[key]
+
+
 def _say(rng: random.Random, key: str, **fields: str) -> str:
     return rng.choice(_PHRASES[key]).format(**fields)
 
