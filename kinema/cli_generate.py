@@ -105,6 +105,13 @@ def generate(
             help="Classifier-free guidance scale (default: the model's, its guidance_given when frames are given).",
         ),
     ] = None,
+    frame_guidance: Annotated[
+        float | None,
+        typer.Option(
+            "--frame-guidance",
+            help="Guidance on the frames given (image, video, keyframes): 1 is none (default: the model's).",
+        ),
+    ] = None,
     sampler: Annotated[str | None, typer.Option("--sampler", help="euler or heun (default: the model's).")] = None,
     image: Annotated[Path | None, typer.Option("--image", help="Animate this image as the first frame.")] = None,
     video: Annotated[Path | None, typer.Option("--video", help="A video to extend or edit (with --mode).")] = None,
@@ -150,6 +157,7 @@ def generate(
         seed=seed,
         num_steps=steps,
         guidance=guidance,
+        frame_guidance=frame_guidance,
         sampler=sampler,
         mode=mode,
         strength=strength,
@@ -203,6 +211,12 @@ def eval_generate(
             "--guidance-given", help="Guidance for clips that are given frames (image, video); with --guidance."
         ),
     ] = None,
+    frame_guidance: Annotated[
+        float | None,
+        typer.Option(
+            "--frame-guidance", help="Guidance on the frames clips are given; 1 is none (default: the model's)."
+        ),
+    ] = None,
     sampler: Annotated[str | None, typer.Option("--sampler", help="euler or heun (default: the model's).")] = None,
     context_noise: Annotated[
         float | None,
@@ -237,14 +251,15 @@ def eval_generate(
     if out.exists() and not out.is_dir():
         fail(f"--out '{out}': exists and is not a folder")
     pipe = load_pipeline(model, safety=False if suite == "builtin" else None)
-    given = (("guidance", guidance), ("sampler", sampler), ("context_noise", context_noise))
+    given = (("guidance", guidance), ("frame_guidance", frame_guidance), ("sampler", sampler))
+    given += (("context_noise", context_noise),)
     overrides = {k: v for k, v in given if v is not None}
     if guidance is not None or guidance_given is not None:  # --guidance alone: that guidance for every clip
         overrides["guidance_given"] = guidance_given
     try:  # the model's defaults for every clip; the config checks the values
         pipe.config = dataclasses.replace(pipe.config, **overrides)
     except ValueError as e:
-        fail(f"--guidance/--guidance-given/--sampler/--context-noise: {e}")
+        fail(f"--guidance/--guidance-given/--frame-guidance/--sampler/--context-noise: {e}")
     if long_seconds > pipe.config.max_seconds:  # checked before the main evaluation spends its time
         fail(f"--long-seconds {long_seconds}: the model makes at most {pipe.config.max_seconds} s")
     try:

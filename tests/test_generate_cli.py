@@ -155,7 +155,12 @@ def test_eval_generate_guidance_and_sampler_override_the_model(model, tmp_path):
         names = ("0000_text_to_video.png", "0001_image_to_video.png")
         made[g] = [(tmp_path / f"given{g}" / "sheets" / f).read_bytes() for f in names]
     assert made["0"][0] == made["9"][0] and made["0"][1] != made["9"][1]
-    for bad, message in (("--guidance=-1", "guidance"), ("--sampler=rk4", "sampler"), ("--guidance-given=-1", "given")):
+    r = runner.invoke(app, [*two, "--guidance-given", "9", "--frame-guidance", "3", "--out", str(tmp_path / "fg")])
+    assert r.exit_code == 0, r.output
+    framed = [(tmp_path / "fg" / "sheets" / f).read_bytes() for f in names]
+    assert framed[0] == made["9"][0] and framed[1] != made["9"][1]  # only the clip given frames is guided on them
+    bad_flags = (("--guidance=-1", "guidance"), ("--sampler=rk4", "sampler"), ("--guidance-given=-1", "given"))
+    for bad, message in (*bad_flags, ("--frame-guidance=-1", "frame_guidance")):
         r = runner.invoke(app, [*args, bad, "--out", str(tmp_path / "bad")])
         assert r.exit_code == 2 and message in r.stderr, r.output
         assert not (tmp_path / "bad").exists()

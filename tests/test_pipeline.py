@@ -359,6 +359,47 @@ def test_guidance_combines_prompt_and_null_in_one_batch():
     assert calls == [2, 1]
 
 
+def test_frame_guidance_adds_a_branch_that_sees_neither_prompt_nor_given_frames():
+    seen = []
+
+    def model(x, t, text, mask):  # v = the text's value + frame 0's value + frame 0's time, on every frame
+        seen.append((x[:, 0, :, 0, 0].clone(), t.clone()))
+        out = text[:, :1, :1, None, None] + x[:, :1, :1] + t[:, :1, None, None, None]
+        return out.expand(-1, 1, x.shape[2], 1, 1).clone()
+
+    cond = (torch.full((1, 1, 1), 3.0), torch.ones(1, 1, dtype=torch.bool))
+    null = (torch.full((1, 1, 1), 1.0), torch.ones(1, 1, dtype=torch.bool))
+    text, mask = sampler.batch_text(cond, null)
+    x = torch.tensor([5.0, -2.0]).view(1, 1, 2, 1, 1)  # frame 0 given (clean, t = 0), frame 1 made, at t = 0.6
+    t = torch.tensor([[0.0, 0.6]])
+    given, eps = torch.tensor([[True, False]]), torch.ones_like(x)
+    v = sampler.guided(model, text, mask, 2.5, (given, eps, 2.0))(x, t)
+    xs, ts = seen[-1]
+    assert xs.shape[0] == 3 and torch.allclose(ts[2], torch.tensor([0.6, 0.6]))  # the bare branch: all at t = 0.6,
+    assert torch.allclose(xs[2], torch.tensor([0.4 * 5 + 0.6 * 1, -2.0]))  # the given frame noised to that time
+    cond_v, null_v, bare_v = 3 + 5 + 0, 1 + 5 + 0, 1 + 2.6 + 0.6
+    assert torch.allclose(v, torch.full_like(v, bare_v + 2.0 * (null_v - bare_v) + 2.5 * (cond_v - null_v)))
+    plain = sampler.guided(model, text, mask, 2.5)(x, t)
+    for scale, frames_given in ((1.0, given), (2.0, torch.tensor([[True, True]])), (2.0, torch.tensor([[False] * 2]))):
+        same = sampler.guided(model, text, mask, 2.5, (frames_given, eps, scale))(x, t)
+        assert torch.equal(same, plain) and seen[-1][0].shape[0] == 2  # nothing to guide on: plain guidance
+
+
+def test_frame_guidance_guides_only_jobs_that_give_frames(pipe):
+    image = clip(1)[0]
+    kw = dict(image=image, seed=2, upsample=False, num_frames=9)
+    base, framed = pipe("a red ball", **kw), pipe("a red ball", frame_guidance=3.0, **kw)
+    assert base.info["frame_guidance"] == 1.0 and framed.info["frame_guidance"] == 3.0
+    assert not np.array_equal(base.frames, framed.frames)
+    assert np.abs(framed.frames[0].astype(int) - base.frames[0].astype(int)).max() <= 2  # the given frame stays
+    t2v = [pipe("a red ball", seed=2, upsample=False, num_frames=9, frame_guidance=g) for g in (1.0, 3.0)]
+    assert np.array_equal(t2v[0].frames, t2v[1].frames) and t2v[1].info["frame_guidance"] is None
+    with pytest.raises(ValueError, match="frame_guidance"):
+        pipe("a red ball", frame_guidance=-1.0)
+    with pytest.raises(ValueError, match="frame_guidance"):
+        dataclasses.replace(CONFIG, frame_guidance=float("nan"))
+
+
 def test_schedule_shift_and_strength():
     full = sampler.schedule(10, flow.token_shift(1024))
     assert full[0] == 1 and full[-1] == 0 and (full[1:] < full[:-1]).all()

@@ -43,6 +43,9 @@ class PipelineConfig:
     # guidance for jobs that give frames (an image, a video to extend, keyframes, the ends to connect): those frames
     # already say what the video shows, and strong text guidance pulls the new frames away from them; None: guidance
     guidance_given: float | None = None
+    # guidance on the frames a job gives (1: none): a third model call per step sees neither prompt nor frames, and
+    # the step is pushed this much further toward what the frames imply (kinema.pipeline.sampler.guided)
+    frame_guidance: float = 1.0
     sampler: str = "euler"
     base_shift: float = 0.5  # the token-count shift exp(mu) (kinema.flow.token_shift), mu from base to max
     max_shift: float = 1.15
@@ -69,6 +72,8 @@ class PipelineConfig:
             raise ValueError(f"PipelineConfig: steps, guidance, fps and seconds out of range in {self}")
         if self.guidance_given is not None and not self.guidance_given >= 0:
             raise ValueError(f"PipelineConfig: guidance_given {self.guidance_given} must be >= 0 (or null)")
+        if not self.frame_guidance >= 0:
+            raise ValueError(f"PipelineConfig: frame_guidance {self.frame_guidance} must be >= 0")
         if not 0 <= self.context_noise < 1:
             raise ValueError(f"PipelineConfig: context_noise {self.context_noise} must be in [0, 1)")
         if not 0 < self.context < self.window or self.decode_chunk < 1:

@@ -158,6 +158,7 @@ class Pipeline:
         seed: int = 0,
         num_steps: int | None = None,
         guidance: float | None = None,
+        frame_guidance: float | None = None,
         sampler: str | None = None,
         image: np.ndarray | None = None,
         video: tuple[np.ndarray, float] | None = None,
@@ -194,6 +195,9 @@ class Pipeline:
             raise ValueError(f"num_steps {steps}: must be at least 1")
         if guidance is not None and not (math.isfinite(guidance) and guidance >= 0):
             raise ValueError(f"guidance {guidance}: must be a number >= 0")
+        fg = cfg.frame_guidance if frame_guidance is None else frame_guidance
+        if not (math.isfinite(fg) and fg >= 0):
+            raise ValueError(f"frame_guidance {fg}: must be a number >= 0")
         if method not in ("euler", "heun"):
             raise ValueError(f"sampler {method!r}: choose euler or heun")
         job = make_job(
@@ -225,7 +229,7 @@ class Pipeline:
             check_texts(self.guard, [(what, s.prompt) for s in job.script.shots], checked)
         shots = self.shot_jobs(job)
         g = [guidance if guidance is not None else self.default_guidance(s) for s in shots]
-        latents = self.run(shots, seed, steps, g, method, progress, on_progress)
+        latents = self.run(shots, seed, steps, g, method, progress, on_progress, fg)
         frames = np.concatenate([self.decode(z, s.height, s.width)[: None if s.loop else s.frames]
                                  for s, z in zip(shots, latents)])  # fmt: skip
         info = {
@@ -236,6 +240,7 @@ class Pipeline:
             "seed": seed,
             "num_steps": steps,
             "guidance": g[0] if len(set(g)) == 1 else g,  # per shot where shots with and without frames differ
+            "frame_guidance": fg if any(s.canvas for s in shots) else None,  # None: no frames were given
             "sampler": method,
             "size": f"{job.width}x{job.height}",
             "fps": job.fps,
@@ -384,10 +389,18 @@ class Pipeline:
 
     @torch.no_grad()
     def run(
-        self, jobs: list[Job], seed: int, steps: int, guidance: list[float], method: str, bar: bool, on_progress
+        self,
+        jobs: list[Job],
+        seed: int,
+        steps: int,
+        guidance: list[float],
+        method: str,
+        bar: bool,
+        on_progress,
+        frame_guidance: float = 1.0,
     ) -> list[Tensor]:
         """Latents (C, L, h, w) for each job (the shots of one request, made one after another from one seed), each
-        at its guidance."""
+        at its guidance; jobs that give frames are also guided on them by `frame_guidance` (1: not)."""
         plans = [self.windows(job) for job in jobs]
         total = sum(
             solver.evaluations(len(self.times(job, a, b, steps)) - 1, method)
@@ -397,7 +410,7 @@ class Pipeline:
         )
         tracker = Progress(total, on_progress, bar)
         gen = torch.Generator().manual_seed(seed)
-        solve = dict(gen=gen, steps=steps, method=method, tracker=tracker)
+        solve = dict(gen=gen, steps=steps, method=method, tracker=tracker, frame_guidance=frame_guidance)
         try:
             return [self.make(job, stages, solve | {"guidance": g}) for job, stages, g in zip(jobs, plans, guidance)]
         finally:
@@ -420,9 +433,10 @@ class Pipeline:
             z = self.fill(job, length + head, pins, None, stages[1], **solve)[:, :length]
         return z
 
-    def fill(self, job, length, pins, init, windows, gen, steps, guidance, method, tracker) -> Tensor:
+    def fill(self, job, length, pins, init, windows, gen, steps, guidance, method, tracker, frame_guidance) -> Tensor:
         """Generate the latent frames that `pins` does not give, window by window; an edit starts from `init`
-        noised to the job's strength."""
+        noised to the job's strength. A window of a job that gives frames is guided on the frames it sees by
+        `frame_guidance` (kinema.pipeline.sampler.guided)."""
         c, s = self.dit.config.latent_channels, self.vae.config.spatial_stride
         noise = torch.randn(1, c, length, job.height // s, job.width // s, generator=gen)[0].to(self.device)
         z = torch.zeros_like(noise)
@@ -445,7 +459,11 @@ class Pipeline:
             x = torch.where(known[None, :, None, None], given, start)[None]
             t0, t1 = max(0, 4 * a - 3) / job.fps, (4 * (b - 1) + 1) / job.fps
             text, mask = solver.batch_text(self.encode_text([job.script.window(t0, t1)]), null)
-            velocity = solver.guided(self.dit, text, mask, guidance)
+            frames = None
+            if job.canvas and frame_guidance != 1.0:
+                eps = torch.randn(x.shape, generator=gen).to(self.device)
+                frames = (known[None], eps, frame_guidance)
+            velocity = solver.guided(self.dit, text, mask, guidance, frames)
             out = solver.solve(velocity, x, self.times(job, a, b, steps), known[None], method, tracker.step, context)
             z[:, a:b] = torch.where(known[None, :, None, None], z[:, a:b], out[0])  # given frames come back clean
             made[a:b] |= ~known

@@ -33,17 +33,40 @@ def batch_text(cond: tuple[Tensor, Tensor], null: tuple[Tensor, Tensor]) -> tupl
     return torch.cat([a, b]), torch.cat([am, bm])
 
 
-def guided(model: torch.nn.Module, text: Tensor, mask: Tensor, guidance: float) -> Velocity:
+def guided(
+    model: torch.nn.Module,
+    text: Tensor,
+    mask: Tensor,
+    guidance: float,
+    frames: tuple[Tensor, Tensor, float] | None = None,
+) -> Velocity:
     """The velocity with classifier-free guidance; `text`/`mask` hold the prompt's rows then the null prompt's
-    (batch_text). guidance 1 runs the prompt alone."""
+    (batch_text). guidance 1 runs the prompt alone.
+
+    `frames` = (given (B, T) bool, noise like x, scale) adds guidance on the given frames, as InstructPix2Pix
+    guides on its input image: a third branch sees neither the prompt nor the given frames (they come in noised to
+    the generated frames' time, as in a text-to-video example), and
+    v = v(-, -) + scale (v(frames, -) - v(-, -)) + guidance (v(frames, prompt) - v(frames, -)).
+    scale 1 is plain classifier-free guidance."""
     b = text.shape[0] // 2
+    given, eps, scale = frames if frames is not None else (None, None, 1.0)
+    if given is not None and (bool(given.all()) or not bool(given.any())):
+        scale = 1.0  # nothing given, or nothing to generate: no frame guidance to give
 
     def velocity(x: Tensor, t: Tensor) -> Tensor:
-        if guidance == 1.0:
+        if guidance == 1.0 and scale == 1.0:
             return model(x, t, text[:b], mask[:b])
-        v = model(torch.cat([x, x]), torch.cat([t, t]), text, mask)
-        v_cond, v_null = v.chunk(2)
-        return v_null + guidance * (v_cond - v_null)
+        if scale == 1.0:
+            v = model(torch.cat([x, x]), torch.cat([t, t]), text, mask)
+            v_cond, v_null = v.chunk(2)
+            return v_null + guidance * (v_cond - v_null)
+        t_gen = t.masked_fill(given, -1.0).amax(1, keepdim=True)  # (B, 1): the time of the frames being made
+        t_bare = torch.where(given, t_gen, t)
+        x_bare = torch.where(flow.per_frame(given.float(), x) > 0, flow.path(x, eps, t_bare), x)
+        v = model(torch.cat([x, x, x_bare]), torch.cat([t, t, t_bare]), torch.cat([text, text[b:]]),
+                  torch.cat([mask, mask[b:]]))  # fmt: skip
+        v_cond, v_null, v_bare = v.chunk(3)
+        return v_bare + scale * (v_null - v_bare) + guidance * (v_cond - v_null)
 
     return velocity
 
