@@ -264,10 +264,10 @@ def eval_generate(
         fail(f"--long-seconds {long_seconds}: the model makes at most {pipe.config.max_seconds} s")
     try:
         scenes = load_suite(suite, n, seed, pipe.config)
-        result = run_eval(pipe, scenes, seed=seed, out=out, steps=steps, progress=not as_json)
+        result = run_eval(pipe, scenes, seed=seed, out=out, steps=steps, progress=True)
         if long_seconds:
             scenes = long_scenes(long_n, seed, pipe.config, long_seconds)
-            long = eval_long(pipe, scenes, seed=seed, steps=steps, out=out, progress=not as_json)
+            long = eval_long(pipe, scenes, seed=seed, steps=steps, out=out, progress=True)
             result["tasks"]["long_video_identity"] = long["identity"]
             result["tasks"]["long_video_subject_present"] = long["subject_present"]  # colour at size, shape aside
             atomic_write_text(out / "long.json", json.dumps(long, indent=1) + "\n")
@@ -307,7 +307,7 @@ def eval_grounding(
     if out.exists() and not out.is_dir():
         fail(f"--out '{out}': exists and is not a folder")
     pipe = load_pipeline(model, safety=False)  # the prompts are kinema's own
-    result = run_eval(pipe, n=n, seed=seed, out=out, progress=not as_json)
+    result = run_eval(pipe, n=n, seed=seed, out=out, progress=True)
     result["loss_gap"] = loss_gaps(pipe, n=n, seed=seed)
     atomic_write_text(out / "grounding.json", json.dumps(result, indent=1) + "\n")
     report(result, as_json, f"grounding (sheet: {out / 'grounding.png'})")

@@ -123,9 +123,10 @@ def eval_long(
     rates, secs, present, windows = [], [], [], []
     items = list(enumerate(scenes))
     if progress:
+        from rich.console import Console
         from rich.progress import track
 
-        items = track(items, description="long videos", transient=True)
+        items = track(items, description="long videos", transient=True, console=Console(stderr=True))
     for i, scene in items:
         t0 = time.perf_counter()
         video = pipe(dense_caption(scene), size=f"{scene.width}x{scene.height}", fps=scene.fps, seconds=scene.seconds,
@@ -184,9 +185,10 @@ def eval_generate(
     rows, secs = [], []
     items = list(enumerate(scenes))
     if progress:
+        from rich.console import Console
         from rich.progress import track
 
-        items = track(items, description="generating and judging", transient=True)
+        items = track(items, description="generating and judging", transient=True, console=Console(stderr=True))
     for i, scene in items:
         task = TASKS[i % len(TASKS)]
         t0 = time.perf_counter()

@@ -115,9 +115,10 @@ def eval_grounding(pipe, n: int = 24, seed: int = 0, out: Path | None = None, pr
     rows = []
     items = list(enumerate(prompt_sets(n, seed)))
     if progress:
+        from rich.console import Console
         from rich.progress import track
 
-        items = track(items, description="grounding", transient=True)
+        items = track(items, description="grounding", transient=True, console=Console(stderr=True))
     for i, item in items:
 
         def image(prompt: str, s: int = seed + i) -> np.ndarray:
