@@ -297,9 +297,10 @@ def eval_grounding(
 ) -> None:
     """Does the model listen to colour, shape, size and position words? Mean pixel change (0-255) of a
     text-to-image when one word group of the prompt changes, beside the change when only the seed does; and
-    loss_gap, how much the DiT's loss on the prompt's rendered still rises when the group's words change."""
+    loss_gap, how much the DiT's loss on the prompt's rendered still rises when the group's words change (and on a
+    clip given its first frame, when the prompt names the opposite direction: loss_gap.direction)."""
+    from kinema.eval.grounding import direction_gap, loss_gaps
     from kinema.eval.grounding import eval_grounding as run_eval
-    from kinema.eval.grounding import loss_gaps
     from kinema.io import atomic_write_text
 
     if n < 1:
@@ -308,7 +309,7 @@ def eval_grounding(
         fail(f"--out '{out}': exists and is not a folder")
     pipe = load_pipeline(model, safety=False)  # the prompts are kinema's own
     result = run_eval(pipe, n=n, seed=seed, out=out, progress=True)
-    result["loss_gap"] = loss_gaps(pipe, n=n, seed=seed)
+    result["loss_gap"] = loss_gaps(pipe, n=n, seed=seed) | {"direction": direction_gap(pipe, n=n, seed=seed)}
     atomic_write_text(out / "grounding.json", json.dumps(result, indent=1) + "\n")
     report(result, as_json, f"grounding (sheet: {out / 'grounding.png'})")
 

@@ -10,8 +10,22 @@ from test_pipeline import tiny
 from typer.testing import CliRunner
 
 from kinema.cli import app
-from kinema.eval.grounding import GROUPS, PLACES, eval_grounding, loss_gaps, prompt_sets, still_scene, word_sets
+from kinema.eval.grounding import (
+    GROUPS,
+    PLACES,
+    direction_gap,
+    eval_grounding,
+    loss_gaps,
+    moving_prompt,
+    moving_scene,
+    opposite,
+    prompt_sets,
+    still_scene,
+    word_sets,
+)
 from kinema.world.caption import place_phrases
+from kinema.world.judge import judge
+from kinema.world.render import render
 from kinema.world.vocab import COLORS
 
 runner = CliRunner()
@@ -68,7 +82,7 @@ def test_cli_writes_json_and_sheet_and_rejects_bad_n(tmp_path):
     assert r.exit_code == 0, r.output
     result = json.loads(r.stdout)
     assert set(result) == {"n", "change", "seed_change", "relative", "seconds", "loss_gap"} and result["n"] == 2
-    assert set(result["loss_gap"]) == set(GROUPS)
+    assert set(result["loss_gap"]) == {*GROUPS, "direction"}
     assert json.loads((out / "grounding.json").read_text()) == result and (out / "grounding.png").stat().st_size > 0
     r = runner.invoke(app, ["eval", "grounding", "--model", str(model), "--n", "0", "--out", str(tmp_path / "x")])
     assert r.exit_code == 2 and "--n 0" in r.stderr and not (tmp_path / "x").exists()
@@ -86,6 +100,23 @@ def test_the_still_scene_is_what_its_prompt_says_by_the_judge():
         assert {c.category for c in report.checks} >= {"color", "shape", "size", "position"}
 
 
+def test_a_moving_clip_is_what_its_prompt_says_and_the_opposite_prompt_differs_in_direction_only():
+    from kinema.world.vocab import DIRECTIONS
+
+    words = word_sets(1, seed=2)[0]["base"]
+    for way in DIRECTIONS:
+        back = opposite(way)
+        assert back != way and opposite(back) == way
+        scene = moving_scene(words, way, 64, 64, 12.0, 25 / 12)
+        report = judge(render(scene), 12.0, scene)
+        assert report.score == 1.0 and "motion" in {c.category for c in report.checks}
+        a, b = moving_prompt(words, way, 2.0, 7).split(), moving_prompt(words, back, 2.0, 7).split()
+        changed = [(x, y) for x, y in zip(a, b) if x != y]
+        assert len(a) == len(b) and 1 <= len(changed) <= 2, changed  # "left" -> "right", "upper" -> "lower", ...
+        assert all(x in ("left", "right", "up", "down", "upper", "lower", "leftward", "rightward", "upward",
+                         "downward") for pair in changed for x in pair), changed  # fmt: skip
+
+
 def test_loss_gaps_are_zero_for_a_dit_that_cannot_read_text_and_not_otherwise():
     pipe = tiny()
     gaps = loss_gaps(pipe, n=2)
@@ -96,3 +127,16 @@ def test_loss_gaps_are_zero_for_a_dit_that_cannot_read_text_and_not_otherwise():
     assert loss_gaps(pipe, n=2) == {g: 0.0 for g in GROUPS}
     with pytest.raises(ValueError, match="n 0"):
         loss_gaps(pipe, n=0)
+
+
+def test_direction_gap_is_zero_for_a_dit_that_cannot_read_text_and_not_otherwise():
+    pipe = tiny()
+    for block in pipe.dit.blocks:  # a random DiT barely reads its prompt: make the prompt matter
+        block.cross.proj.weight.data.mul_(1000.0)
+    assert abs(direction_gap(pipe, n=2)) > 1e-5
+    for block in pipe.dit.blocks:
+        block.cross.proj.weight.data.zero_()
+        block.cross.proj.bias.data.zero_()
+    assert direction_gap(pipe, n=2) == 0.0
+    with pytest.raises(ValueError, match="n 0"):
+        direction_gap(pipe, n=0)

@@ -10,10 +10,13 @@ follow a training run where the judge's categories (which need hundreds of clips
 `loss_gaps` asks the same of the DiT without sampling: it renders each base prompt's scene, noises its latent, and
 measures how much the flow loss rises when the prompt says something else. A word the model uses raises it; one it
 ignores leaves it as it was. It takes seconds and sees a word being learnt long before the images show it.
+`direction_gap` does the same for direction words on clips: the object moves in a straight line, the first frame is
+given (image-to-video, so only the words say where it goes), and the prompt names the opposite direction.
 """
 
 from __future__ import annotations
 
+import random
 import time
 from pathlib import Path
 
@@ -23,10 +26,10 @@ import torch
 from .. import flow
 from ..io import write_contact_sheet_rows
 from ..train.videos import to_tensor
-from ..world.caption import SIZE_WORDS, place_kind, place_phrases
+from ..world.caption import SIZE_WORDS, describe_motion, place_kind, place_phrases
 from ..world.render import render
-from ..world.scene import Background, Obj, Scene, Shot
-from ..world.vocab import BACKGROUND_COLORS, COLORS, REGIONS, SHAPES, region_bounds
+from ..world.scene import Background, Motion, Obj, Scene, Shot
+from ..world.vocab import BACKGROUND_COLORS, COLORS, DIRECTIONS, REGIONS, SHAPES, region_bounds
 
 GROUPS = ("color", "shape", "size", "position")
 SIZES = tuple(SIZE_WORDS)
@@ -140,3 +143,59 @@ def eval_grounding(pipe, n: int = 24, seed: int = 0, out: Path | None = None, pr
         "relative": {g: round(mean[g] / max(mean["seed"], 1e-6), 4) for g in GROUPS},
         "seconds": round(time.perf_counter() - t0, 1),
     }
+
+
+def opposite(direction: str) -> str:
+    """The screen direction pointing the other way ("up-left" -> "down-right")."""
+    dx, dy = DIRECTIONS[direction]
+    return next(d for d, (x, y) in DIRECTIONS.items() if abs(x + dx) < 1e-9 and abs(y + dy) < 1e-9)
+
+
+def moving_scene(words: dict[str, str], direction: str, width: int, height: int, fps: float, seconds: float) -> Scene:
+    """One object that starts at the centre and moves slowly in `direction` on a flat background."""
+    unit = min(width, height)
+    motion = Motion("linear", direction, "slow")
+    obj = Obj("a", words["shape"], words["color"], words["size"], width / unit / 2, height / unit / 2, motion=motion)
+    shot = Shot(seconds, background=Background("solid", [words["background"]]), objects=[obj])
+    return Scene("grounding-motion", width, height, fps, [shot])
+
+
+def moving_prompt(words: dict[str, str], direction: str, seconds: float, wording: int) -> str:
+    """A caption in the world's dense style for one object moving in `direction`; `wording` picks the world's verb
+    and phrasing, the same for both directions of a pair."""
+    does = describe_motion(Motion("linear", direction, "slow"), random.Random(wording), seconds)
+    return (
+        f"A {SIZE_WORDS[words['size']]} {words['color']} {words['shape']} in the center {does}. The scene shows a flat "
+        f"{words['background']} background. The camera is still. It is a {seconds:.1f}-second clip."
+    )
+
+
+@torch.no_grad()
+def direction_gap(pipe, n: int = 24, seed: int = 0, times: tuple[float, ...] = LOSS_TIMES) -> float:
+    """The DiT's flow loss on a rendered clip of an object moving one way, given its first frame, with the prompt
+    naming the opposite direction, minus the loss with the true prompt, at the same noise (frames after the first);
+    the mean over `n` clips and `times`. About 0 for a model that ignores direction words."""
+    if n < 1:
+        raise ValueError(f"n {n}: must be at least 1")
+    cfg = pipe.config
+    (w, h), fps = (int(v) for v in cfg.sizes[0].split("x")), cfg.fps[0]
+    frames = 4 * (cfg.window - 1) + 1  # one window of the pipeline
+    seconds = frames / fps
+    rng = np.random.default_rng([seed, 3779])
+    gen = torch.Generator().manual_seed(seed)
+    gaps = []
+    for k, item in enumerate(word_sets(n, seed)):
+        way = str(rng.choice(list(DIRECTIONS)))
+        clip = render(moving_scene(item["base"], way, w, h, fps, seconds))[:frames]
+        x0 = pipe.scale(pipe.vae.encode(to_tensor(clip)[None].to(pipe.device)))
+        text, mask = pipe.encode_text([moving_prompt(item["base"], d, seconds, seed + k) for d in (way, opposite(way))])
+        given = torch.zeros(2, x0.shape[2], dtype=torch.bool, device=x0.device)
+        given[:, 0] = True
+        for t in times:
+            noise = torch.randn(x0.shape, generator=gen).to(x0)
+            tf = flow.frame_timesteps(torch.full((2,), t, device=x0.device), given)
+            xt = flow.path(x0.expand(2, -1, -1, -1, -1), noise.expand(2, -1, -1, -1, -1), tf)
+            v = pipe.dit(xt, tf, text, mask).float()
+            loss = ((v - flow.velocity_target(x0, noise))[:, :, 1:] ** 2).mean(dim=(1, 2, 3, 4))
+            gaps.append(float(loss[1] - loss[0]))
+    return round(float(np.mean(gaps)), 6)
