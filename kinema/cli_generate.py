@@ -20,6 +20,13 @@ from kinema.cli_safety import SafetyFile, UnsafeNoFilter
 from kinema.io import VIDEO_SUFFIXES, VideoError, read_video
 
 Model = Annotated[str, typer.Option("--model", help="A model folder (pipeline.json, vae/, dit/) or 'default'.")]
+FrameGuidance = Annotated[
+    float | None,
+    typer.Option(
+        "--frame-guidance",
+        help="Guidance on the frames given (image, video, keyframes): 1 is none (default: the model's).",
+    ),
+]
 
 
 def load_pipeline(model: str, upsample_url: str | None = None, upsample_model: str | None = None, safety=None):
@@ -105,13 +112,7 @@ def generate(
             help="Classifier-free guidance scale (default: the model's, its guidance_given when frames are given).",
         ),
     ] = None,
-    frame_guidance: Annotated[
-        float | None,
-        typer.Option(
-            "--frame-guidance",
-            help="Guidance on the frames given (image, video, keyframes): 1 is none (default: the model's).",
-        ),
-    ] = None,
+    frame_guidance: FrameGuidance = None,
     sampler: Annotated[str | None, typer.Option("--sampler", help="euler or heun (default: the model's).")] = None,
     image: Annotated[Path | None, typer.Option("--image", help="Animate this image as the first frame.")] = None,
     video: Annotated[Path | None, typer.Option("--video", help="A video to extend or edit (with --mode).")] = None,
@@ -211,12 +212,7 @@ def eval_generate(
             "--guidance-given", help="Guidance for clips that are given frames (image, video); with --guidance."
         ),
     ] = None,
-    frame_guidance: Annotated[
-        float | None,
-        typer.Option(
-            "--frame-guidance", help="Guidance on the frames clips are given; 1 is none (default: the model's)."
-        ),
-    ] = None,
+    frame_guidance: FrameGuidance = None,
     sampler: Annotated[str | None, typer.Option("--sampler", help="euler or heun (default: the model's).")] = None,
     context_noise: Annotated[
         float | None,

@@ -25,6 +25,7 @@ from ..world.claims import Claim, claims
 from ..world.judge import judge
 from ..world.render import render
 from ..world.scene import Scene
+from . import track
 from .metrics import psnr
 from .vae import EVAL_SEED_OFFSET
 
@@ -123,10 +124,7 @@ def eval_long(
     rates, secs, present, windows = [], [], [], []
     items = list(enumerate(scenes))
     if progress:
-        from rich.console import Console
-        from rich.progress import track
-
-        items = track(items, description="long videos", transient=True, console=Console(stderr=True))
+        items = track(items, "long videos")
     for i, scene in items:
         t0 = time.perf_counter()
         video = pipe(dense_caption(scene), size=f"{scene.width}x{scene.height}", fps=scene.fps, seconds=scene.seconds,
@@ -185,10 +183,7 @@ def eval_generate(
     rows, secs = [], []
     items = list(enumerate(scenes))
     if progress:
-        from rich.console import Console
-        from rich.progress import track
-
-        items = track(items, description="generating and judging", transient=True, console=Console(stderr=True))
+        items = track(items, "generating and judging")
     for i, scene in items:
         task = TASKS[i % len(TASKS)]
         t0 = time.perf_counter()

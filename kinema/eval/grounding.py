@@ -30,6 +30,7 @@ from ..world.caption import SIZE_WORDS, describe_motion, place_kind, place_phras
 from ..world.render import render
 from ..world.scene import Background, Motion, Obj, Scene, Shot
 from ..world.vocab import BACKGROUND_COLORS, COLORS, DIRECTIONS, REGIONS, SHAPES, region_bounds
+from . import track
 
 GROUPS = ("color", "shape", "size", "position")
 SIZES = tuple(SIZE_WORDS)
@@ -98,13 +99,23 @@ def loss_gaps(pipe, n: int = 24, seed: int = 0, times: tuple[float, ...] = LOSS_
         x0 = pipe.scale(pipe.vae.encode(to_tensor(frame)[None].to(pipe.device)))
         text, mask = pipe.encode_text([_prompt(item[k]) for k in ("base", *GROUPS)])
         for t in times:
-            noise = torch.randn(x0.shape, generator=gen).to(x0)
-            xt = flow.path(x0, noise, t).expand(len(GROUPS) + 1, -1, -1, -1, -1)
-            v = pipe.dit(xt, torch.full((len(GROUPS) + 1,), t, device=x0.device), text, mask).float()
-            loss = ((v - flow.velocity_target(x0, noise)) ** 2).mean(dim=(1, 2, 3, 4))
+            loss = _flow_losses(pipe, x0, text, mask, t, gen)
             for g, value in zip(GROUPS, loss[1:] - loss[0]):
                 gaps[g].append(float(value))
     return {g: round(float(np.mean(v)), 6) for g, v in gaps.items()}
+
+
+def _flow_losses(pipe, x0: torch.Tensor, text, mask, t: float, gen: torch.Generator, first_given: bool = False):
+    """The DiT's velocity MSE on latents x0 (1, C, T, h, w) noised to time t with one draw of noise, once per prompt
+    row of `text`; with `first_given` the first latent frame stays clean (image-to-video) and out of the loss."""
+    rows = text.shape[0]
+    noise = torch.randn(x0.shape, generator=gen).to(x0)
+    given = torch.zeros(rows, x0.shape[2], dtype=torch.bool, device=x0.device)
+    given[:, 0] = first_given
+    tf = flow.frame_timesteps(torch.full((rows,), t, device=x0.device), given)
+    xt = flow.path(x0.expand(rows, -1, -1, -1, -1), noise.expand(rows, -1, -1, -1, -1), tf)
+    v = pipe.dit(xt, tf, text, mask).float()
+    return ((v - flow.velocity_target(x0, noise))[:, :, int(first_given) :] ** 2).mean(dim=(1, 2, 3, 4))
 
 
 def eval_grounding(pipe, n: int = 24, seed: int = 0, out: Path | None = None, progress: bool = True) -> dict:
@@ -118,10 +129,7 @@ def eval_grounding(pipe, n: int = 24, seed: int = 0, out: Path | None = None, pr
     rows = []
     items = list(enumerate(prompt_sets(n, seed)))
     if progress:
-        from rich.console import Console
-        from rich.progress import track
-
-        items = track(items, description="grounding", transient=True, console=Console(stderr=True))
+        items = track(items, "grounding")
     for i, item in items:
 
         def image(prompt: str, s: int = seed + i) -> np.ndarray:
@@ -189,13 +197,7 @@ def direction_gap(pipe, n: int = 24, seed: int = 0, times: tuple[float, ...] = L
         clip = render(moving_scene(item["base"], way, w, h, fps, seconds))[:frames]
         x0 = pipe.scale(pipe.vae.encode(to_tensor(clip)[None].to(pipe.device)))
         text, mask = pipe.encode_text([moving_prompt(item["base"], d, seconds, seed + k) for d in (way, opposite(way))])
-        given = torch.zeros(2, x0.shape[2], dtype=torch.bool, device=x0.device)
-        given[:, 0] = True
         for t in times:
-            noise = torch.randn(x0.shape, generator=gen).to(x0)
-            tf = flow.frame_timesteps(torch.full((2,), t, device=x0.device), given)
-            xt = flow.path(x0.expand(2, -1, -1, -1, -1), noise.expand(2, -1, -1, -1, -1), tf)
-            v = pipe.dit(xt, tf, text, mask).float()
-            loss = ((v - flow.velocity_target(x0, noise))[:, :, 1:] ** 2).mean(dim=(1, 2, 3, 4))
+            loss = _flow_losses(pipe, x0, text, mask, t, gen, first_given=True)
             gaps.append(float(loss[1] - loss[0]))
     return round(float(np.mean(gaps)), 6)
