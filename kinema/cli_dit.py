@@ -75,6 +75,22 @@ def train_dit_cmd(
             "layout is decided.",
         ),
     ] = 0.0,
+    contrast: Annotated[
+        float,
+        typer.Option(
+            "--contrast",
+            help="Weight of the counterfactual-prompt loss: each world caption also goes in with one kind of word "
+            "changed (shape, left-right or up-down, size, colour) and the model is asked to fit its video worse with "
+            "it, which it can only do by reading those words; 0 = off.",
+        ),
+    ] = 0.0,
+    contrast_beta: Annotated[
+        float,
+        typer.Option(
+            "--contrast-beta",
+            help="Sharpness of the counterfactual loss: softplus(-beta * gap) on each example's loss gap.",
+        ),
+    ] = 100.0,
     image_batch: Annotated[
         int | None,
         typer.Option(
@@ -153,6 +169,7 @@ def train_dit_cmd(
     kw.update(checkpointing=checkpointing, compile=compile, bf16=bf16, init=init, context_noise=context_noise)
     kw.update(prefetch=prefetch, val_batches=val_batches, objects=objects, image_batch=image_batch, workers=workers)
     kw.update(echo=echo, time_limit=time_limit, stop_at=stop_at, plain=plain, placed=placed, time_mean=time_mean)
+    kw.update(contrast=contrast, contrast_beta=contrast_beta)
     if levels is not None:
         try:
             kw["levels"] = tuple(int(v) for v in levels.split(","))

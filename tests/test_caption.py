@@ -14,11 +14,13 @@ from hypothesis import strategies as st
 
 from kinema.world import vocab
 from kinema.world.caption import (
+    COUNTERFACTUAL_KINDS,
     MAX_WORDS,
     MIN_WORDS,
     PROMPT_MAX_WORDS,
     PROMPT_MIN_WORDS,
     SHAPE_WORDS,
+    counterfactual_caption,
     dense_caption,
     describe_background,
     describe_camera,
@@ -311,3 +313,61 @@ def test_sampled_scenes_keep_every_invariant():
             check_caption(s)
 
     check()
+
+
+def _shape_counts(text: str) -> dict[str, int]:
+    text = re.sub(r"clockwise circle", "clockwise path", text)  # an orbit's path is not a shape
+    return {s: len(re.findall(r"\b(" + "|".join(ws) + r")\b", text)) for s, ws in SHAPE_WORDS.items()}
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.integers(0, 10**6), st.sampled_from(COUNTERFACTUAL_KINDS), st.integers(0, 99))
+def test_a_counterfactual_caption_changes_one_kind_of_word(seed, kind, draw):
+    from kinema.world import sample
+
+    caption = dense_caption(next(sample.sample_scenes(1, seed)))
+    other = counterfactual_caption(caption, random.Random(draw), kind)
+    if other is None:
+        return
+    assert other != caption
+    before, after = caption.split(), other.split()
+    if kind == "mirror":  # mirroring twice gives the caption back; only place, direction and spin words change
+        assert counterfactual_caption(other, random.Random(draw), kind) == caption
+        assert len(before) == len(after)
+        changed = {w.strip(".,") for a, w in zip(before, after) if a != w} | {
+            a.strip(".,") for a, w in zip(before, after) if a != w
+        }
+        assert changed <= {"left", "right", "leftward", "rightward", "clockwise", "counterclockwise", "up", "down"} | {
+            "upward",
+            "downward",
+            "upper",
+            "lower",
+            "top",
+            "bottom",
+            "above",
+            "below",
+        }
+    elif kind == "shape":  # every word of one shape now names one other shape; the other shapes' words stay
+        a, b = _shape_counts(caption), _shape_counts(other)
+        gone = [s for s in SHAPE_WORDS if b[s] < a[s]]
+        assert len(gone) == 1 and b[gone[0]] == 0
+        grown = [s for s in SHAPE_WORDS if b[s] > a[s]]
+        assert len(grown) == 1 and b[grown[0]] == a[grown[0]] + a[gone[0]]
+    elif kind == "size":  # one size word
+        assert len(before) == len(after) and sum(x != y for x, y in zip(before, after)) == 1
+    else:  # one colour, everywhere it is said
+        diff = {(x.strip(".,"), y.strip(".,")) for x, y in zip(before, after) if x != y}
+        assert len(before) == len(after) and len(diff) == 1
+        ((old, new),) = diff
+        assert old in vocab.COLORS and new in vocab.COLORS and old not in re.findall(r"[a-z]+", other)
+
+
+def test_a_counterfactual_needs_words_of_its_kind():
+    still = "A small red circle in the center moves in a clockwise circle. The camera is still."
+    assert counterfactual_caption("The camera is still. It is a 2.0-second clip.", random.Random(0), "shape") is None
+    assert counterfactual_caption(still, random.Random(0), "mirror") != still  # spin
+    assert "moves in a clockwise circle" in counterfactual_caption(still, random.Random(0), "shape")
+    assert counterfactual_caption("A dot falls to the floor at the top.", random.Random(0), "mirror") is None
+    assert counterfactual_caption("A red dot.", random.Random(0), "size") is None
+    with pytest.raises(ValueError, match="counterfactual kind"):
+        counterfactual_caption(still, random.Random(0), "smell")

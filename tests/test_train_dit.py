@@ -480,7 +480,8 @@ def test_cli_levels_errors(tmp_path):
         r = CliRunner().invoke(app, ["train", "dit", "--out", str(tmp_path / "r"), "--levels", flag, "--steps", "1"])
         assert r.exit_code == 2 and message in r.stderr, r.output
         assert not (tmp_path / "r").exists()
-    for flag, value in (("--echo", "0"), ("--time-limit", "0"), ("--workers", "-1"), ("--image-batch", "0")):
+    bad = (("--echo", "0"), ("--time-limit", "0"), ("--workers", "-1"), ("--image-batch", "0"), ("--contrast", "-1"))
+    for flag, value in (*bad, ("--contrast-beta", "0")):
         r = CliRunner().invoke(app, ["train", "dit", "--out", str(tmp_path / "r"), flag, value, "--steps", "1"])
         assert r.exit_code == 2 and f"{flag} {value}" in r.stderr, r.output
         assert not (tmp_path / "r").exists()
@@ -519,3 +520,68 @@ def test_time_mean_moves_the_training_times_towards_noise(vae_dir, tmp_path):
     with pytest.raises(ValueError, match="--time-mean 5"):
         train_dit("tiny", vae_dir, "world", tmp_path / "z", steps=1, batch=2, time_mean=5.0, **KW)
     assert not (tmp_path / "z").exists()
+
+
+def test_counterfactual_prompts_add_a_preference_only_a_text_reading_model_can_meet():
+    torch.manual_seed(0)
+    x0 = torch.randn(4, 4, 5, 2, 2)
+    text, mask = torch.randn(4, 3, 16), torch.ones(4, 3, dtype=torch.bool)
+    negatives = torch.randn(2, 5, 16), torch.ones(2, 5, dtype=torch.bool), [1, 3]
+
+    def loss(model, contrast, stats=None):
+        gens = [torch.Generator().manual_seed(i) for i in range(4)]
+        return flow_matching_loss(model, x0, text, mask, gens, 0.5, 20, 0.0, None, 0.0, negatives, contrast, stats)
+
+    # A model that ignores the prompt: the same output under both, a gap of 0, the loss plus weight * log 2
+    blind, stats = Recorder(), {}
+    plain = flow_matching_loss(blind, x0, text, mask, [torch.Generator().manual_seed(i) for i in range(4)], 0.5, 20)
+    assert torch.allclose(loss(blind, (0.1, 50.0), stats), plain + 0.1 * np.log(2))
+    assert blind.x.shape[0] == 6 and torch.equal(blind.x[4:], blind.x[[1, 3]])  # the same noised latents again
+    assert torch.equal(blind.t[4:], blind.t[[1, 3]]) and stats["contrast_gap"] == 0
+    assert torch.equal(loss(blind, (0.0, 50.0)), plain)  # weight 0: no extra rows, the plain loss
+    # A DiT reads its prompt: the loss adds weight * softplus(-beta * gap), the gap its own loss under the
+    # counterfactual prompt minus that under the true one
+    dit, stats, negatives = DiT(TINY), {}, (negatives[0][:1], negatives[1][:1], [1])
+    for w in dit.parameters():  # (the gates and the output start at zero: every prompt would give the same)
+        torch.nn.init.normal_(w, std=0.1)
+    total, own = loss(dit, (0.1, 50.0), stats), loss(dit, (0.0, 50.0))
+    gap = torch.tensor(stats["contrast_gap"])
+    assert gap != 0 and torch.allclose(total, own + 0.1 * torch.nn.functional.softplus(-50 * gap))
+    total.backward()
+    assert dit.blocks[0].cross.kv.weight.grad.abs().sum() > 0
+
+
+def test_text_dropout_drops_the_counterfactuals_of_the_dropped_prompts():
+    x0, text, mask = torch.zeros(3, 4, 1, 2, 2), torch.randn(3, 2, 16), torch.ones(3, 2, dtype=torch.bool)
+    negatives = torch.arange(2.0)[:, None, None].expand(2, 4, 16), torch.ones(2, 4, dtype=torch.bool), [0, 2]
+    null = torch.full((1, 16), 9.0)
+
+    def dropped(seed: int) -> bool:  # text dropout's one draw per example, at rate 0.5
+        return bool(torch.rand((), generator=torch.Generator().manual_seed(seed)) < 0.5)
+
+    seeds = {d: next(k for k in range(100) if dropped(k) == d) for d in (False, True)}
+
+    def prepare(drops):
+        gens = [torch.Generator().manual_seed(seeds[d]) for d in drops]
+        return dit_mod._prepare((x0, text, mask, 0, None, negatives), null, gens, 0.5)
+
+    *_, kept = prepare([False, False, True])
+    assert kept[2] == [0] and torch.equal(kept[0], negatives[0][:1])
+    *_, kept = prepare([True, False, True])
+    assert kept is None
+    *_, kept = prepare([False, False, False])
+    assert kept[2] == [0, 2]
+
+
+def test_a_contrast_run_logs_the_counterfactual_gap(vae_dir, baseline, tmp_path):
+    run = train_dit("tiny", vae_dir, "world", tmp_path / "c", steps=4, batch=4, contrast=0.05, **KW)
+    rows = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()]
+    assert all(np.isfinite(r["contrast_gap"]) for r in rows)
+    # Step 0 is the baseline's step 0 with counterfactuals: the model (its output starts at zero) cannot tell them
+    # apart yet, so the loss is the plain one plus 0.05 * log 2
+    assert rows[0]["contrast_gap"] == 0 and rows[0]["loss"] == pytest.approx(losses(baseline)[0] + 0.05 * np.log(2))
+    assert json.loads((run / "config.json").read_text())["contrast"] == 0.05
+
+
+def test_a_plain_run_logs_no_counterfactual_gap(baseline):
+    assert not any("contrast_gap" in line for line in (baseline / "log.jsonl").read_text().splitlines())

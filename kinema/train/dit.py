@@ -17,6 +17,7 @@ import contextlib
 import dataclasses
 import json
 import math
+import random
 import time
 import warnings
 from pathlib import Path
@@ -31,6 +32,7 @@ from ..io import atomic_write_text, write_contact_sheet_rows
 from ..models.dit import DiT, DiTConfig, load_weights
 from ..models.dit import preset as dit_preset
 from ..models.text import PromptTruncatedWarning, TextEncoder, load_text_encoder, pad_states
+from ..world.caption import counterfactual_caption
 from . import dist
 from .common import append_log, load_checkpoint, lr_at, plot_curves, save_checkpoint, truncate_log
 from .dit_data import HELD_OUT_STEP, VAL_STEP, Examples, ParallelSource, check_buckets, make_source
@@ -75,34 +77,70 @@ def flow_matching_loss(
     context_noise=0.0,
     weight: Tensor | None = None,
     time_mean: float = 0.0,
+    negatives: tuple[Tensor, Tensor, list[int]] | None = None,
+    contrast: tuple[float, float] = (0.0, 100.0),
+    stats: dict | None = None,
 ):
     """The rectified-flow loss of a batch of latents x0 (B, C, T, H, W) of `tokens` tokens each, one generator
     per example. With context_noise > 0 the conditioning frames are themselves noised to a small time (told to the
     model through their per-frame t), so that at inference a window conditioned on frames the model made itself,
     artefacts and all, is not out of distribution (noise augmentation of the condition, as in SVD and CogVideoX).
     `weight` (B, 1, T, H, W) weighs latent positions (`latent_weights`). `time_mean` moves the logit-normal times
-    towards noise (> 0), where the layout is decided and the prompt's place and shape words matter most."""
+    towards noise (> 0), where the layout is decided and the prompt's place and shape words matter most.
+
+    `negatives` (states (K, L, D), mask (K, L), the K example rows they belong to) are counterfactual prompts
+    (`counterfactual_caption`: one kind of word changed). With contrast = (weight, beta) > (0, _), the same noised
+    latents also go through the model with them, and the loss adds weight * softplus(-beta * gap), where gap is the
+    example's flow loss under its counterfactual prompt minus that under its own: a pairwise preference (as in
+    Diffusion-DPO) that the model can only meet by reading the changed words; `stats` (a dict) gets the mean gap
+    as "contrast_gap"."""
     b, _, frames = x0.shape[:3]
     t = torch.cat([flow.sample_timesteps(1, g, mean=time_mean) for g in gens])
     t = flow.shift_timesteps(t, flow.token_shift(tokens))
     clean = torch.stack([flow.task_frames(draw_task(g, frames, cond_p), frames, g) for g in gens])
     noise = torch.stack([torch.randn(x0.shape[1:], generator=g) for g in gens]).to(x0)
     t_f = flow.frame_timesteps(t, clean, context_levels(gens, context_noise)).to(x0)  # (B, T): the condition's t
-    v = model(flow.path(x0, noise, t_f), t_f, text, mask)
+    xt = flow.path(x0, noise, t_f)
+    rows = negatives[2] if negatives is not None and contrast[0] > 0 else []
+    if rows:
+        text, mask = cat_states((text, mask), negatives[:2])
+        v = model(torch.cat([xt, xt[rows]]), torch.cat([t_f, t_f[rows]]), text, mask)
+    else:
+        v = model(xt, t_f, text, mask)
     clean = clean.to(x0.device)
-    # Mean per example, then over examples: the same number whichever process holds which examples.
-    return torch.stack(
-        [
-            flow.flow_loss(
-                v[i : i + 1],
-                x0[i : i + 1],
-                noise[i : i + 1],
-                clean[i : i + 1],
-                None if weight is None else weight[i : i + 1],
-            )
-            for i in range(b)
-        ]
-    ).mean()
+    keep = list(range(b)) + list(rows)  # the example of each output row
+
+    # Per example, then the mean over examples: the same number whichever process holds which examples.
+    def one(r: int) -> Tensor:
+        i = keep[r]
+        w = None if weight is None else weight[i : i + 1]
+        return flow.flow_loss(v[r : r + 1], x0[i : i + 1], noise[i : i + 1], clean[i : i + 1], w)
+
+    losses = torch.stack([one(r) for r in range(len(keep))])
+    loss = losses[:b].mean()
+    if not rows:
+        return loss
+    gap = losses[b:] - losses[rows]
+    if stats is not None:
+        stats["contrast_gap"] = gap.mean().item()
+    return loss + contrast[0] * F.softplus(-contrast[1] * gap).mean()
+
+
+def cat_states(*parts: tuple[Tensor, Tensor]) -> tuple[Tensor, Tensor]:
+    """Prompt states and masks ((B_k, L_k, D), (B_k, L_k)) stacked along the batch, padded to the longest."""
+    length = max(s.shape[1] for s, _ in parts)
+    states = torch.cat([F.pad(s, (0, 0, 0, length - s.shape[1])) for s, _ in parts])
+    return states, torch.cat([F.pad(m.bool(), (0, length - m.shape[1])) for _, m in parts])
+
+
+def counterfactuals(captions: list[str], seed: int, step: int, index=None) -> list[str | None]:
+    """Each caption's counterfactual (`counterfactual_caption`), drawn from (seed, step, its index in the global
+    batch: `index`, default 0, 1, ...), or None where the caption has none of the words drawn."""
+    out = []
+    for i, caption in zip(index if index is not None else range(len(captions)), captions):
+        rng = random.Random(int(np.random.SeedSequence([seed, step, i, 7411]).generate_state(1)[0]))
+        out.append(counterfactual_caption(caption, rng))
+    return out
 
 
 def latent_weights(objects_map: Tensor, latent: tuple[int, int, int], objects: float) -> Tensor:
@@ -176,9 +214,11 @@ def with_null(text: Tensor, mask: Tensor, drop: list[bool], null: Tensor) -> tup
     return pad_states(rows)
 
 
-def _load(ex: Examples, vae, encoder: TextEncoder, dev, objects: float = 0.0) -> tuple:
+def _load(ex: Examples, vae, encoder: TextEncoder, dev, objects: float = 0.0, contrast_key=None) -> tuple:
     """Latents x0 and the captions' prompt states and mask for a batch of examples (before text dropout); how many
-    prompts were cut to the encoder's limit; and with `objects` > 0 the loss weights (`latent_weights`), else None."""
+    prompts were cut to the encoder's limit; with `objects` > 0 the loss weights (`latent_weights`), else None; and
+    with contrast_key = (seed, step, the examples' indices in the global batch) the counterfactual prompts' states,
+    mask and rows (`counterfactuals`; None where no caption has one), else None."""
     with torch.no_grad():
         if ex.latents is None:
             x0 = (vae.encode(ex.frames.to(dev)) - vae.config.shift) * vae.config.scale
@@ -189,16 +229,28 @@ def _load(ex: Examples, vae, encoder: TextEncoder, dev, objects: float = 0.0) ->
         else:
             text, mask, cut = ex.text.to(dev).float(), ex.mask.to(dev).bool(), 0
         weight = latent_weights(ex.objects.to(dev), tuple(x0.shape[2:]), objects) if objects > 0 else None
-    return x0, text, mask, cut, weight
+        negatives = None
+        if contrast_key is not None:
+            seed, step, index = contrast_key
+            other = counterfactuals(ex.captions, seed, step, index)
+            rows = [r for r, c in enumerate(other) if c is not None]
+            if rows:
+                states, neg_mask, _ = encode_prompts(encoder, [other[r] for r in rows], dev)
+                negatives = states, neg_mask, rows
+    return x0, text, mask, cut, weight, negatives
 
 
 def _prepare(loaded, null: Tensor, gens, text_dropout: float) -> tuple:
-    """A loaded batch (`_load`) with text dropout drawn per example: dropped prompts become the null prompt."""
-    x0, text, mask, cut, weight = loaded
+    """A loaded batch (`_load`) with text dropout drawn per example: dropped prompts become the null prompt (and
+    lose their counterfactual, which would contrast the null prompt with a caption)."""
+    x0, text, mask, cut, weight, negatives = loaded
     drop = [bool(torch.rand((), generator=g) < text_dropout) for g in gens]
     if any(drop):
         text, mask = with_null(text, mask, drop, null.to(text))
-    return x0, text, mask, cut, weight
+        if negatives is not None:
+            keep = [k for k, r in enumerate(negatives[2]) if not drop[r]]
+            negatives = (negatives[0][keep], negatives[1][keep], [negatives[2][k] for k in keep]) if keep else None
+    return x0, text, mask, cut, weight, negatives
 
 
 class Prefetch:
@@ -304,6 +356,8 @@ def _train(
     plain: float = 0.0,
     placed: float = 0.0,
     time_mean: float = 0.0,
+    contrast: float = 0.0,
+    contrast_beta: float = 100.0,
     image_batch: int | None = None,
     workers: int = 0,
     echo: int = 1,
@@ -341,6 +395,10 @@ def _train(
             raise ValueError(f"--stop-at {stop_at}: must be a step in 1..{steps} (of the --steps schedule)")
         if not -3.0 <= time_mean <= 3.0:  # sigmoid(3 + z) is above 0.95 for most draws: nothing left to learn near data
             raise ValueError(f"--time-mean {time_mean}: must be in [-3, 3]")
+        if contrast < 0 or not contrast_beta > 0:
+            raise ValueError(
+                f"--contrast {contrast:g} must be 0 or more and --contrast-beta {contrast_beta:g} positive"
+            )
         if objects < 0 or (objects > 0 and data != "world"):
             raise ValueError(f"--object-weight {objects:g}: must be 0 or more, and needs --data world (its masks)")
         cfg = config or dit_preset(preset)
@@ -417,6 +475,7 @@ def _train(
             settings.update(nproc=d.world, parallel=parallel, init=init, context_noise=context_noise, objects=objects)
             settings.update(levels=list(levels) if levels else None, plain=plain, placed=placed, time_mean=time_mean)
             settings.update(image_batch=image_batch, workers=workers, echo=echo, stop_at=stop_at)
+            settings.update(contrast=contrast, contrast_beta=contrast_beta)
             atomic_write_text(run / "config.json", json.dumps(settings, indent=1))
             truncate_log(run, start)  # a killed run logged past its checkpoint
         d.barrier()
@@ -435,7 +494,14 @@ def _train(
         # With echo, each loaded batch serves `echo` steps in a row, each with its own times, noise, masks and text
         # dropout (data echoing): where loading is slower than a step (a GPU fed by rendering), the steps go on.
         batches = Prefetch(
-            lambda ds: _load(source(ds, data_batch(ds), d.shard(data_batch(ds))), vae_model, encoder, dev, objects),
+            lambda ds: _load(
+                source(ds, data_batch(ds), d.shard(data_batch(ds))),
+                vae_model,
+                encoder,
+                dev,
+                objects,
+                (seed, ds, list(d.shard(data_batch(ds)))) if contrast > 0 else None,
+            ),
             -(-steps // echo),
             prefetch,
         )
@@ -446,12 +512,27 @@ def _train(
             fresh = held[0] != step // echo  # a newly loaded batch (its cut prompts count once)
             if fresh:
                 held = step // echo, batches(step // echo)
-            x0, txt, tmask, cut, weight = _prepare(held[1], null, gens, text_dropout)
+            x0, txt, tmask, cut, weight, negatives = _prepare(held[1], null, gens, text_dropout)
             for g in opt.param_groups:
                 g["lr"] = lr_at(step, lr, warmup, steps)
             seq = tokens_of(x0, cfg.patch)
+            stats: dict = {}
             with autocast:
-                loss = flow_matching_loss(model, x0, txt, tmask, gens, cond_p, seq, context_noise, weight, time_mean)
+                loss = flow_matching_loss(
+                    model,
+                    x0,
+                    txt,
+                    tmask,
+                    gens,
+                    cond_p,
+                    seq,
+                    context_noise,
+                    weight,
+                    time_mean,
+                    negatives,
+                    (contrast, contrast_beta),
+                    stats,
+                )
             value = d.mean(loss.item())
             if not math.isfinite(value):
                 bar.stop()
@@ -471,6 +552,8 @@ def _train(
             cut_total += round(d.mean(cut if fresh else 0) * d.world)
             row = dict(step=step, loss=value, grad_norm=gnorm, lr=opt.param_groups[0]["lr"], tokens_per_s=tokens_per_s)
             row.update(mfu=mfu, shape=list(x0.shape[2:]), batch=step_batch(step), prompts_cut=cut_total)
+            if contrast > 0:  # (collective: every process, with or without counterfactuals this step)
+                row["contrast_gap"] = d.mean(stats.get("contrast_gap", 0.0))
             done = step + 1
             if time_limit is not None and not stopped:  # every process stops at the same step
                 stopped = bool(d.mean(float(time.perf_counter() - began > time_limit)) > 0)

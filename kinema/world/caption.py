@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import random
+import re
 from dataclasses import dataclass, replace
 from itertools import accumulate
 
@@ -471,3 +472,57 @@ def short_prompt(scene: Scene) -> str:
         if i in picked and word_count(text + extra) <= PROMPT_MAX_WORDS:
             text += extra
     return text
+
+
+# Word swaps that turn a caption into the caption of the mirrored scene: left-right, and up-down.
+_MIRROR = {
+    "across": {"left": "right", "leftward": "rightward", "clockwise": "counterclockwise"},
+    "updown": {"up": "down", "upward": "downward", "upper": "lower", "top": "bottom", "above": "below"},
+}
+COUNTERFACTUAL_KINDS = ("shape", "mirror", "size", "color")
+
+
+def _swap_words(text: str, pairs: dict[str, str]) -> str:
+    """`text` with each word of `pairs` (either way round) replaced by its partner, all at once, whole words only."""
+    both = {**pairs, **{v: k for k, v in pairs.items()}}
+    pattern = re.compile(r"\b(" + "|".join(sorted(map(re.escape, both), key=len, reverse=True)) + r")\b")
+    return pattern.sub(lambda m: both[m.group(1)], text)
+
+
+def _shape_word(shape: str) -> re.Pattern:
+    """The words of one shape in a caption, whole words, except the path of an orbit ("a clockwise circle")."""
+    return re.compile(r"(?<!clockwise )\b(" + "|".join(SHAPE_WORDS[shape]) + r")\b")
+
+
+def counterfactual_caption(caption: str, rng: random.Random, kind: str | None = None) -> str | None:
+    """The caption of a scene that differs in one kind of word (`COUNTERFACTUAL_KINDS`, `rng` picks one unless
+    `kind` is given): every word of one shape said as another shape; the scene mirrored left-right or up-down (all
+    place, direction and spin words at once); one size word changed; one colour changed everywhere. None when the
+    caption has no word of that kind (or mirroring leaves it as it was). A model that reads these words finds the
+    caption wrong for the scene's video: training can ask it to (`kinema train dit --contrast`)."""
+    kind = kind or rng.choice(COUNTERFACTUAL_KINDS)
+    words = set(re.findall(r"[a-z]+(?:-sized)?", caption.lower()))
+    if kind == "shape":
+        said = [s for s in SHAPE_WORDS if _shape_word(s).search(caption)]
+        if not said:
+            return None
+        old = rng.choice(said)
+        new = rng.choice(SHAPE_WORDS[rng.choice([s for s in SHAPE_WORDS if s != old])])
+        return _shape_word(old).sub(new, caption)
+    if kind == "mirror":
+        ways = ["across"] + ([] if "floor" in words else ["updown"])  # no floor above: gravity has a direction
+        out = _swap_words(caption, _MIRROR[rng.choice(ways)])
+        return out if out != caption else None
+    if kind == "size":
+        said = [w for w in SIZE_WORDS.values() if w in words]
+        if not said:
+            return None
+        old = rng.choice(said)
+        return re.sub(rf"\b{old}\b", rng.choice([w for w in SIZE_WORDS.values() if w != old]), caption, count=1)
+    if kind == "color":
+        said = [c for c in vocab.COLORS if c in words]
+        if not said:
+            return None
+        old = rng.choice(said)
+        return re.sub(rf"\b{old}\b", rng.choice([c for c in vocab.COLORS if c != old]), caption)
+    raise ValueError(f"counterfactual kind {kind!r}: choose one of {', '.join(COUNTERFACTUAL_KINDS)}")
