@@ -43,6 +43,7 @@ def main() -> None:
     ap.add_argument("--plain", type=float, default=None, help="Fraction of level-1 scenes in one palette (train dit).")
     ap.add_argument("--placed", type=float, default=None, help="Fraction of level-1 scenes captioned with their place.")
     ap.add_argument("--time-mean", type=float, default=None, help="Logit-normal mean of the training times.")
+    ap.add_argument("--contrast", type=float, default=None, help="Counterfactual-caption loss weight (train dit).")
     ap.add_argument("--device", default="cuda")
     ap.add_argument("--run", default="/tmp/kinema-device-run", help="The run folder (checkpoints; not brought back).")
     ap.add_argument("--out", default=os.environ.get("OUT", "device-out"))
@@ -60,7 +61,7 @@ def main() -> None:
     for k in ("steps", "batch", "lr", "warmup", "every", "seed", "init", "bf16"):
         stage.pop(k, None)
     preset = stage.pop("preset")
-    for key in ("plain", "placed", "time_mean"):
+    for key in ("plain", "placed", "time_mean", "contrast"):
         if getattr(a, key) is not None:
             stage[key] = getattr(a, key)
     run, out = Path(a.run), Path(a.out)

@@ -32,7 +32,7 @@ def test_device_train_dry_run_on_cpu_brings_back_half_weights_and_its_log(tmp_pa
     out = subprocess.run(
         [sys.executable, str(ROOT / "scripts" / "device_train.py"), "--device", "cpu", "--steps", "2", "--batch", "2",
          "--image-batch", "2", "--workers", "1", "--echo", "2", "--plain", "0.5", "--placed", "1", "--seconds", "600",
-         "--run", str(tmp_path / "run"), "--out", str(tmp_path / "out")],
+         "--contrast", "0.1", "--run", str(tmp_path / "run"), "--out", str(tmp_path / "out")],
         capture_output=True, text=True,
     )  # fmt: skip
     assert out.returncode == 0, out.stderr[-2000:]
@@ -43,3 +43,4 @@ def test_device_train_dry_run_on_cpu_brings_back_half_weights_and_its_log(tmp_pa
     settings = json.loads((tmp_path / "out" / "run_config.json").read_text())
     assert settings["echo"] == 2 and settings["workers"] == 1 and settings["context_noise"] == 0.2
     assert settings["plain"] == 0.5 and settings["placed"] == 1.0 and settings["time_mean"] == 0.0
+    assert settings["contrast"] == 0.1 and all("contrast_gap" in r for r in rows)
