@@ -103,7 +103,7 @@ def flow_matching_loss(
     xt = flow.path(x0, noise, t_f)
     rows = negatives[2] if negatives is not None and contrast[0] > 0 else []
     if rows:
-        text, mask = cat_states((text, mask), negatives[:2])
+        text, mask = pad_states([s[m] for s, m in (*zip(text, mask), *zip(*negatives[:2]))])  # one batch
         v = model(torch.cat([xt, xt[rows]]), torch.cat([t_f, t_f[rows]]), text, mask)
     else:
         v = model(xt, t_f, text, mask)
@@ -124,13 +124,6 @@ def flow_matching_loss(
     if stats is not None:
         stats["contrast_gap"] = gap.mean().item()
     return loss + contrast[0] * F.softplus(-contrast[1] * gap).mean()
-
-
-def cat_states(*parts: tuple[Tensor, Tensor]) -> tuple[Tensor, Tensor]:
-    """Prompt states and masks ((B_k, L_k, D), (B_k, L_k)) stacked along the batch, padded to the longest."""
-    length = max(s.shape[1] for s, _ in parts)
-    states = torch.cat([F.pad(s, (0, 0, 0, length - s.shape[1])) for s, _ in parts])
-    return states, torch.cat([F.pad(m.bool(), (0, length - m.shape[1])) for _, m in parts])
 
 
 def counterfactuals(captions: list[str], seed: int, step: int, index=None) -> list[str | None]:
